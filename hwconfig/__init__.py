@@ -1,0 +1,1 @@
+"""Hardware configuration files (TOML); loaded and validated by daq.config."""

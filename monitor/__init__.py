@@ -1,0 +1,1 @@
+"""Shift-crew GUI (PyQt5 + pyqtgraph)."""
