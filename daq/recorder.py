@@ -1,0 +1,185 @@
+"""Recorder: writes the run file, and closes the trigger accounting of the run.
+
+At the end of run it checks ``generated == recorded + lost``; any difference is written
+to ``/losses`` as ``unaccounted`` (so a miscount is never silent) and makes the exit
+status say so. A write error (e.g. a full disk) ends the recording with an error status
+and an alarm to the supervisor; what was flushed stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+import daq
+from daq import dtypes, transport
+from daq.config import Config
+from daq.dq import gwhr
+from daq.envelope import Message
+from daq.hardware import RunParameters
+from daq.node import Node
+from daq.runfile import RunFileError, RunFileWriter
+
+log = logging.getLogger(__name__)
+
+TABLE_ARRAYS = {
+    "beam": "beam",
+    "triggers": "triggers",
+    "features": "features",
+    "peaks": "peaks",
+    "veto_hits": "veto_hits",
+    "losses": "losses",
+    "truth_events": "truth/events",
+    "truth_windows": "truth/windows",
+}
+
+
+def run_file_path(run_dir: str | Path, run_number: int) -> Path:
+    return Path(run_dir) / f"run_{run_number:06d}.h5"
+
+
+class Recorder(Node):
+    name = "recorder"
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg)
+        self.selected = transport.pull(self.ctx, cfg.endpoints.selected, cfg.endpoints.lossless_hwm, "selected")
+        self.writer: RunFileWriter | None = None
+        self._zero()
+
+    def _zero(self) -> None:
+        self.recorded = 0
+        self.lost = 0
+        self.pot_total = 0.0
+        self.beam_pulses = 0
+
+    def inputs(self) -> list[zmq.Socket]:
+        return [self.selected]
+
+    def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
+        path = run_file_path(meta.get("run_dir", self.cfg.run.directory), params.run_number)
+        raw = tuple(c for c, on in (("csi", self.cfg.recorder.raw_csi), ("veto", self.cfg.recorder.raw_veto)) if on)
+        self._zero()
+        try:
+            self.writer = RunFileWriter(
+                path,
+                run_number=params.run_number,
+                config_text=self.cfg.text,
+                config_sha256=self.cfg.sha256,
+                software_version=daq.__version__,
+                n_samples=self.cfg.digitizer.n_samples,
+                raw_channels=raw,
+                compression=self.cfg.recorder.compression,
+                chunk_records=self.cfg.recorder.chunk_records,
+                attrs={"seed": params.seed, "rate_boost": params.rate_boost, "speed": params.speed,
+                       "config_path": self.cfg.path, "backend": self.cfg.digitizer.backend},
+            )
+        except RunFileError as exc:
+            self._fail(str(exc))
+            return
+        self.extra["file"] = str(path)
+        self.report("file_open", file=str(path))
+
+    def _fail(self, reason: str) -> None:
+        log.error("recorder: %s", reason)
+        self.report("error", reason=reason)
+        self.extra["error"] = reason
+        if self.writer is not None:
+            try:
+                self.writer.close(f"error: {reason}", self._final_attrs({}))
+            except Exception as exc:  # the file may be beyond repair (disk full); say so
+                log.error("recorder: could not close %s: %s", self.writer.path, exc)
+        self.writer = None
+        self.state = "idle"
+
+    def on_message(self, sock: zmq.Socket, msg: Message) -> None:
+        if self.writer is None:
+            if msg.kind == "data":
+                self.counters["losses"] += len(msg.arrays.get("triggers", ()))
+            return
+        try:
+            if msg.kind == "data":
+                self._write(msg.arrays)
+            elif msg.kind == "dq":
+                self.writer.append("dq", msg.arrays["dq"])
+            elif msg.kind == "eor":
+                self._end_of_run(msg.meta)
+        except (OSError, RunFileError, KeyError, ValueError) as exc:
+            self._fail(f"writing {self.writer.path if self.writer else '?'}: {exc}")
+
+    def _write(self, arrays: dict[str, np.ndarray]) -> None:
+        assert self.writer is not None
+        n = len(arrays["triggers"])
+        for key, name in TABLE_ARRAYS.items():
+            self.writer.append(name, arrays[key])
+        self.writer.append_raw("csi", arrays["csi"])
+        self.writer.append_raw("veto", arrays["veto"])
+        losses = arrays["losses"]
+        self.lost += int(losses["count"][losses["trigger_id"] >= 0].sum())
+        self.recorded += n
+        self.beam_pulses += len(arrays["beam"])
+        self.pot_total += float(arrays["beam"]["pot"].sum())
+        self.counters["triggers_in"] += n
+        self.counters["losses"] = self.lost
+        self.extra["recorded"] = self.recorded
+
+    def on_tick(self) -> None:
+        w = self.writer
+        if w is not None and time.monotonic() - w.last_flush >= self.cfg.run.flush_interval_s:
+            try:
+                w.flush()
+            except OSError as exc:
+                self._fail(f"flushing {w.path}: {exc}")
+
+    def _final_attrs(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "triggers_generated": np.int64(meta.get("generated", -1)),
+            "triggers_recorded": np.int64(self.recorded),
+            "triggers_lost": np.int64(self.lost),
+            "beam_pulses": np.int64(self.beam_pulses),
+            "pot_total": self.pot_total,
+            "gwhr_total": gwhr(self.pot_total, self.cfg.beam.proton_energy_gev),
+            "unmatched_triggers": np.int64(meta.get("unmatched_triggers", 0)),
+            "beam_missed": np.int64(meta.get("beam_missed", 0)),
+            "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
+        }
+
+    def _end_of_run(self, meta: dict[str, Any]) -> None:
+        assert self.writer is not None
+        generated = int(meta.get("generated", -1))
+        status = "ok"
+        missing = generated - self.recorded - self.lost
+        if generated >= 0 and missing != 0:
+            row = np.zeros(1, dtypes.LOSS)
+            row[0] = (-1 if missing < 0 else self.recorded + self.lost, missing, time.time_ns(), b"recorder",
+                      b"unaccounted")
+            self.writer.append("losses", row)
+            self.lost += max(missing, 0)
+            status = f"inconsistent: {missing} triggers unaccounted"
+            log.error("recorder: %s", status)
+        path = self.writer.path
+        self.writer.close(status, self._final_attrs(meta))
+        self.writer = None
+        summary = {"file": str(path), "generated": generated, "recorded": self.recorded, "lost": self.lost,
+                   "exit_status": status}
+        self.extra["last_run"] = summary
+        self.report("run_done", **summary)
+        self.state = "idle"
+
+    def on_abort(self, reason: str) -> None:
+        if self.writer is not None:
+            path = self.writer.path
+            self.writer.close(f"aborted: {reason}", self._final_attrs({}))
+            self.writer = None
+            self.report("run_done", file=str(path), generated=-1, recorded=self.recorded, lost=self.lost,
+                        exit_status=f"aborted: {reason}")
+
+    def on_exit(self) -> None:
+        if self.writer is not None:
+            self.on_abort("recorder exited during the run")

@@ -1,0 +1,169 @@
+"""The run file: one HDF5 file per run, self-describing. The layout lives here only.
+
+Layout (see docs/run-file.md)::
+
+    /                 attrs: run_number, config (full TOML text), config_sha256, software_version,
+                      start_time_ns, stop_time_ns, exit_status, seed, rate_boost, speed,
+                      triggers_generated, triggers_recorded, triggers_lost, layout_version
+    /beam             BEAM_PULSE rows, one per beam pulse received
+    /triggers         TRIGGER rows, one per recorded trigger
+    /features         FEATURES rows, two per trigger (AC, C), with cut bits
+    /peaks            PEAK rows: SPE-like peaks found in pretraces and ROIs
+    /veto_hits        VETO_HIT rows
+    /raw/csi          int8 (n_triggers, n_samples), compressed; optional
+    /raw/veto         int8 (n_triggers, n_samples), compressed; optional
+    /dq               DQ rows, one per data-quality interval
+    /losses           LOSS rows: every trigger not recorded, with the stage and reason
+    /truth/events     TRUTH_EVENT rows (simulation only)
+    /truth/windows    TRUTH_WINDOW rows (simulation only)
+
+Every table carries ``units`` and ``descriptions`` attributes (JSON: field -> text).
+The file is written in HDF5 SWMR mode and flushed on a bounded interval, so a killed
+recorder leaves a file that opens and reads up to its last flush; its ``exit_status``
+then still says ``running``. Final attributes are written after SWMR mode ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from daq import dtypes
+
+LAYOUT_VERSION = 1
+
+TABLES: dict[str, np.dtype] = {
+    "beam": dtypes.BEAM_PULSE,
+    "triggers": dtypes.TRIGGER,
+    "features": dtypes.FEATURES,
+    "peaks": dtypes.PEAK,
+    "veto_hits": dtypes.VETO_HIT,
+    "dq": dtypes.DQ,
+    "losses": dtypes.LOSS,
+    "truth/events": dtypes.TRUTH_EVENT,
+    "truth/windows": dtypes.TRUTH_WINDOW,
+}
+RAW = {"csi": "raw/csi", "veto": "raw/veto"}
+
+
+class RunFileError(RuntimeError):
+    """A run file that cannot be written or read as asked."""
+
+
+def compression_options(name: str) -> dict[str, Any]:
+    """h5py create_dataset keyword arguments for a compression name from the config."""
+    if name == "blosc-lz4":
+        return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
+    if name == "blosc-zstd":
+        return dict(hdf5plugin.Blosc(cname="zstd", clevel=3, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
+    if name == "gzip":
+        return {"compression": "gzip", "compression_opts": 1}
+    if name == "lzf":
+        return {"compression": "lzf"}
+    return {}
+
+
+class RunFileWriter:
+    """Appends a run's streams to its HDF5 file."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        run_number: int,
+        config_text: str,
+        config_sha256: str,
+        software_version: str,
+        n_samples: int,
+        raw_channels: tuple[str, ...],
+        compression: str,
+        chunk_records: int,
+        attrs: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise RunFileError(f"{self.path}: run file exists already; refusing to overwrite it")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.f = h5py.File(self.path, "w", libver="latest")
+        except OSError as exc:
+            raise RunFileError(f"{self.path}: cannot create run file: {exc}") from None
+        f = self.f
+        f.attrs["layout_version"] = LAYOUT_VERSION
+        f.attrs["run_number"] = run_number
+        f.attrs["config"] = config_text
+        f.attrs["config_sha256"] = config_sha256
+        f.attrs["software_version"] = software_version
+        f.attrs["start_time_ns"] = time.time_ns()
+        f.attrs["stop_time_ns"] = np.int64(0)
+        f.attrs["exit_status"] = "running"
+        for key in ("triggers_generated", "triggers_recorded", "triggers_lost"):
+            f.attrs[key] = np.int64(-1)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        for name, dt in TABLES.items():
+            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtypes.plain(dt),
+                                  chunks=(max(1, 65536 // dt.itemsize),))
+            ds.attrs["units"] = json.dumps(dtypes.units(dt))
+            ds.attrs["descriptions"] = json.dumps(dtypes.descriptions(dt))
+        for channel in raw_channels:
+            ds = f.create_dataset(RAW[channel], shape=(0, n_samples), maxshape=(None, n_samples), dtype="i1",
+                                  chunks=(chunk_records, n_samples), **compression_options(compression))
+            ds.attrs["units"] = "ADC"
+            ds.attrs["description"] = f"{channel} channel samples, one row per row of /triggers"
+            ds.attrs["compression"] = compression
+        self.raw_channels = raw_channels
+        f.swmr_mode = True
+        self.rows = {name: 0 for name in (*TABLES, *(RAW[c] for c in raw_channels))}
+        self.last_flush = time.monotonic()
+
+    def append(self, name: str, rows: np.ndarray) -> None:
+        """Append ``rows`` (a TABLES dtype or raw samples) to dataset ``name``."""
+        if len(rows) == 0:
+            return
+        ds = self.f[name]
+        n = self.rows[name]
+        if rows.dtype.names:
+            rows = rows.astype(dtypes.plain(rows.dtype), copy=False)
+        ds.resize(n + len(rows), axis=0)
+        ds[n:] = rows
+        self.rows[name] = n + len(rows)
+
+    def append_raw(self, channel: str, samples: np.ndarray) -> None:
+        if channel in self.raw_channels:
+            self.append(RAW[channel], samples)
+
+    def flush(self) -> None:
+        self.f.flush()
+        self.last_flush = time.monotonic()
+
+    def close(self, exit_status: str, final_attrs: dict[str, Any]) -> None:
+        """End SWMR mode and write the stop record (stop time, exit status, counts)."""
+        self.f.flush()
+        self.f.close()
+        with h5py.File(self.path, "r+") as f:
+            f.attrs["stop_time_ns"] = time.time_ns()
+            f.attrs["exit_status"] = exit_status
+            for key, value in final_attrs.items():
+                f.attrs[key] = value
+
+
+def open_run(path: str | Path) -> h5py.File:
+    """Open a run file for reading (also one still being written), with a clear error."""
+    p = Path(path)
+    try:
+        return h5py.File(p, "r", libver="latest", swmr=True)
+    except FileNotFoundError:
+        raise RunFileError(f"{p}: no such run file") from None
+    except OSError as exc:
+        raise RunFileError(f"{p}: not a readable run file ({exc})") from None
+
+
+def units_of(ds: h5py.Dataset) -> dict[str, str]:
+    return json.loads(ds.attrs["units"]) if "units" in ds.attrs else {}

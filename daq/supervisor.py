@@ -1,0 +1,328 @@
+"""Run control: launches the DAQ processes, watches their heartbeats, starts and stops runs.
+
+The supervisor owns the :class:`~daq.run_state.RunStateMachine`. It answers run-control
+requests (``status``, ``start``, ``stop``, ``shutdown``, ``reset``) on ``endpoints.control``
+whether it runs inside ``sevens daq`` or ``sevens daemon``.
+
+A run starts downstream first (recorder ... builder), then the sources (beam, reader), so
+no stage sees data before its start. A run stops from the source: the reader ends and
+reports its last trigger time, the beam receiver then delivers pulses past it, and the
+end-of-run travels down the pipeline to the recorder, whose ``run_done`` closes the run.
+A process that dies or stops heartbeating is reported, the run is aborted with the file
+closed and an ``exit_status`` naming the process, and the state becomes ERROR.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from daq import runs, transport
+from daq.config import Config
+from daq.envelope import EnvelopeError, Message
+from daq.hardware import RunParameters
+from daq.run_state import RunState, RunStateMachine, TransitionError
+
+log = logging.getLogger(__name__)
+
+# start order: downstream first; sources last
+PROCESSES = ("recorder", "cuts", "veto", "builder", "beam", "reader")
+SOURCES = ("beam", "reader")
+
+
+@dataclass
+class ProcessInfo:
+    name: str
+    popen: subprocess.Popen | None = None
+    last_seen: float = 0.0
+    heartbeat: dict[str, Any] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def status(self) -> dict[str, Any]:
+        hb = self.heartbeat
+        return {
+            "name": self.name,
+            "pid": self.popen.pid if self.popen else None,
+            "alive": self.alive(),
+            "state": hb.get("state", "unknown"),
+            "heartbeat_age_s": round(time.monotonic() - self.last_seen, 3) if self.last_seen else None,
+            "msgs_in": hb.get("msgs_in", 0),
+            "msgs_out": hb.get("msgs_out", 0),
+            "triggers_in": hb.get("triggers_in", 0),
+            "triggers_out": hb.get("triggers_out", 0),
+            "queue_depth": hb.get("queue_depth", 0),
+            "losses": hb.get("losses", 0),
+            "malformed": hb.get("malformed", 0),
+            "gaps": hb.get("gaps", 0),
+            "exit_code": self.popen.returncode if self.popen and self.popen.poll() is not None else None,
+        }
+
+
+class SupervisorError(RuntimeError):
+    pass
+
+
+class Supervisor:
+    def __init__(self, cfg: Config, run_dir: str | Path | None = None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir or cfg.run.directory).resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir = self.run_dir / "logs"
+        self.log_dir.mkdir(exist_ok=True)
+        self.fsm = RunStateMachine()
+        self.ctx = zmq.Context.instance()
+        self.status_in = transport.pull(self.ctx, cfg.endpoints.status, 1000, "status")
+        self.commands = transport.publisher(self.ctx, cfg.endpoints.command, 1000, "command")
+        self.control = self.ctx.socket(zmq.REP)
+        self.control.setsockopt(zmq.LINGER, 0)
+        transport.bind(self.control, cfg.endpoints.control, "control")
+        self.procs = {name: ProcessInfo(name) for name in PROCESSES}
+        self.seq = 0
+        self.run: RunParameters | None = None
+        self.run_started = 0.0
+        self.run_file: str | None = None
+        self.last_run: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._stop_deadline = 0.0
+        self._start_pending: set[str] = set()
+        self._start_meta: dict[str, Any] = {}
+        self._last_start_sent = 0.0
+
+    # -- processes -----------------------------------------------------------------------
+    @property
+    def state(self) -> RunState:
+        return self.fsm.state
+
+    def launch(self) -> None:
+        self.fsm.fire("launch")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        for name, info in self.procs.items():
+            logf = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+            cmd = [sys.executable, "-m", "daq.cli", "process", name, "--config", self.cfg.path]
+            info.popen = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                          stdin=subprocess.DEVNULL)
+            logf.close()
+            info.last_seen = 0.0
+        log.info("launched %s", ", ".join(f"{n}[{p.popen.pid}]" for n, p in self.procs.items() if p.popen))
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.cfg.supervisor.startup_timeout_s
+        while self.state is RunState.LAUNCHING:
+            self.poll(0.1)
+            if all(p.last_seen for p in self.procs.values()):
+                self.fsm.fire("ready")
+                return
+            if time.monotonic() > deadline:
+                silent = [n for n, p in self.procs.items() if not p.last_seen]
+                self._fail(f"processes did not report within {self.cfg.supervisor.startup_timeout_s} s: {silent}")
+        if self.state is RunState.ERROR:
+            raise SupervisorError(self.error or "launch failed")
+
+    def _send(self, cmd: str, target: str | None = None, **meta: Any) -> None:
+        self.seq += 1
+        msg = Message(stream="command", kind="command", source="supervisor", seq=self.seq,
+                      run=self.run.run_number if self.run else 0, meta={"cmd": cmd, "target": target, **meta})
+        transport.send(self.commands, msg)
+
+    # -- runs ----------------------------------------------------------------------------
+    def start_run(self, seed: int | None = None, rate_boost: float | None = None, speed: float | None = None,
+                  start_time_ns: int | None = None) -> RunParameters:
+        sim = self.cfg.simulation
+        self.fsm.fire("start")
+        number = runs.next_run_number(self.run_dir)
+        t0 = start_time_ns if start_time_ns is not None else (sim.start_time_ns or time.time_ns())
+        self.run = RunParameters(run_number=number, seed=sim.seed if seed is None else seed,
+                                 rate_boost=sim.rate_boost if rate_boost is None else rate_boost,
+                                 speed=sim.speed if speed is None else speed, start_time_ns=int(t0))
+        self.run_file = None
+        self.last_run = None
+        self._start_meta = {"params": asdict(self.run), "run_dir": str(self.run_dir)}
+        self._start_pending = set(PROCESSES)
+        self._last_start_sent = 0.0
+        self.run_started = time.monotonic()
+        self._push_start()
+        log.info("run %d starting: %s", number, self.run)
+        return self.run
+
+    def _push_start(self) -> None:
+        """(Re)send start to processes not yet running; sources only after all the others."""
+        if not self._start_pending or time.monotonic() - self._last_start_sent < 0.3:
+            return
+        downstream = [n for n in self._start_pending if n not in SOURCES]
+        targets = downstream or list(self._start_pending)
+        for name in targets:
+            self._send("start", target=name, **self._start_meta)
+        self._last_start_sent = time.monotonic()
+
+    def stop_run(self) -> None:
+        self.fsm.fire("stop")
+        self._stop_deadline = time.monotonic() + self.cfg.supervisor.stop_timeout_s
+        assert self.run is not None
+        self._send("stop", target="reader", run=self.run.run_number)
+        log.info("run %d stopping", self.run.run_number)
+
+    def _fail(self, reason: str) -> None:
+        log.error("supervisor: %s", reason)
+        self.error = reason
+        if self.state in (RunState.RUNNING, RunState.STOPPING):
+            self._send("abort", reason=reason)
+        if self.fsm.allowed("fail"):
+            self.fsm.fire("fail")
+
+    # -- the loop ------------------------------------------------------------------------
+    def poll(self, timeout_s: float = 0.1) -> None:
+        poller = zmq.Poller()
+        poller.register(self.status_in, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        events = dict(poller.poll(int(timeout_s * 1000)))
+        if self.status_in in events:
+            self._drain_status()
+        if self.control in events:
+            self._serve_control()
+        self._check_health()
+        if self.state is RunState.RUNNING:
+            self._push_start()
+        if self.state is RunState.STOPPING and time.monotonic() > self._stop_deadline:
+            self._fail(f"end of run did not reach the recorder within {self.cfg.supervisor.stop_timeout_s} s")
+
+    def _drain_status(self) -> None:
+        while True:
+            try:
+                msg = transport.recv(self.status_in, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except EnvelopeError as exc:
+                log.warning("malformed status message: %s", exc)
+                continue
+            info = self.procs.get(msg.source)
+            if info is None:
+                continue
+            info.last_seen = time.monotonic()
+            if msg.kind == "heartbeat":
+                info.heartbeat = msg.meta
+                if self.run and msg.meta.get("run") == self.run.run_number:
+                    self._start_pending.discard(msg.source)  # it has taken this run's start
+            elif msg.kind == "status":
+                self._on_event(msg.source, msg.meta)
+
+    def _on_event(self, source: str, meta: dict[str, Any]) -> None:
+        event = meta.get("event")
+        if event == "file_open":
+            self.run_file = meta.get("file")
+        elif event == "stopped" and source == "reader" and self.run is not None:
+            until = int(meta.get("last_trigger_time_ns", 0)) + self.cfg.beam.match_window_ns
+            self._send("stop", target="beam", run=self.run.run_number, until_ns=until)
+        elif event == "run_done":
+            self.last_run = meta
+            self.run_file = meta.get("file", self.run_file)
+            if self.state is RunState.STOPPING:
+                self.fsm.fire("stopped")
+            elif self.state is RunState.RUNNING:
+                self._fail(f"recorder ended the run early: {meta.get('exit_status')}")
+        elif event == "error":
+            self._fail(f"{source}: {meta.get('reason')}")
+
+    def _check_health(self) -> None:
+        if self.state in (RunState.IDLE, RunState.ERROR):
+            return
+        now = time.monotonic()
+        for name, info in self.procs.items():
+            if not info.alive():
+                code = info.popen.returncode if info.popen else None
+                self._fail(f"process {name} died (exit code {code}); see {self.log_dir / (name + '.log')}")
+                return
+            if (self.state is not RunState.LAUNCHING and info.last_seen
+                    and now - info.last_seen > self.cfg.supervisor.heartbeat_timeout_s):
+                self._fail(f"process {name} stopped heartbeating ({now - info.last_seen:.1f} s)")
+                return
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "run_number": self.run.run_number if self.run else None,
+            "run_file": self.run_file,
+            "elapsed_s": round(time.monotonic() - self.run_started, 3) if self.state is RunState.RUNNING else None,
+            "error": self.error,
+            "last_run": self.last_run,
+            "processes": [p.status() for p in self.procs.values()],
+        }
+
+    def _serve_control(self) -> None:
+        try:
+            req = transport.recv(self.control, zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        except EnvelopeError as exc:
+            self.control.send_multipart(transport_reply({"ok": False, "error": f"malformed request: {exc}"}))
+            return
+        cmd = req.meta.get("cmd")
+        reply: dict[str, Any]
+        try:
+            if cmd == "status":
+                reply = {"ok": True, **self.status()}
+            elif cmd == "start":
+                args = {k: req.meta[k] for k in ("seed", "rate_boost", "speed") if req.meta.get(k) is not None}
+                params = self.start_run(**args)
+                reply = {"ok": True, "run_number": params.run_number}
+            elif cmd == "stop":
+                self.stop_run()
+                reply = {"ok": True, "run_number": self.run.run_number if self.run else None}
+            elif cmd == "reset":
+                self.fsm.fire("reset")
+                self.error = None
+                reply = {"ok": True}
+            elif cmd == "shutdown":
+                self.shutdown_requested = True
+                reply = {"ok": True}
+            else:
+                reply = {"ok": False, "error": f"unknown command {cmd!r}"}
+        except TransitionError as exc:
+            reply = {"ok": False, "error": str(exc), "state": self.state.value}
+        self.control.send_multipart(transport_reply(reply))
+
+    shutdown_requested = False
+
+    def wait_stopped(self) -> None:
+        while self.state is RunState.STOPPING:
+            self.poll(0.1)
+
+    def shutdown(self) -> None:
+        """Ask every process to exit; terminate any that do not."""
+        for _ in range(3):
+            self._send("exit")
+            time.sleep(0.05)
+        deadline = time.monotonic() + 5.0
+        for info in self.procs.values():
+            if info.popen is None:
+                continue
+            try:
+                info.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not exit; terminating", info.name)
+                info.popen.terminate()
+                try:
+                    info.popen.wait(2.0)
+                except subprocess.TimeoutExpired:
+                    info.popen.kill()
+        if self.fsm.allowed("shutdown"):
+            self.fsm.fire("shutdown")
+
+    def close(self) -> None:
+        for sock in (self.status_in, self.commands, self.control):
+            sock.close(0)
+
+
+def transport_reply(meta: dict[str, Any]) -> list[Any]:
+    from daq import envelope
+
+    return envelope.pack(Message(stream="control", kind="reply", source="supervisor", meta=meta))
