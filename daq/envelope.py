@@ -96,7 +96,7 @@ def pack(msg: Message) -> list[Any]:
     arrays = []
     buffers: list[Any] = []
     for name, arr in msg.arrays.items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.require(arr, requirements="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         if arr.dtype.hasobject:
             raise EnvelopeError(f"array {name!r} has an object dtype")
         arrays.append({"name": name, "dtype": _jsonable(_descr(arr.dtype)), "shape": list(arr.shape)})
