@@ -91,9 +91,10 @@ def cmd_daq(args: argparse.Namespace) -> int:
     if sup.run_file is None:
         raise UsageError(f"the run produced no file: {sup.error}")
     summary = run_summary(sup.run_file)
+    print(human(summary))
     if sup.error:
         summary["error"] = sup.error
-    print(human(summary))
+        print(f"sevens: run ended with an error: {sup.error}", file=sys.stderr)
     if args.json:
         print(to_json(summary))
     return 0 if summary["exit_status"] == "ok" and not sup.error else 1

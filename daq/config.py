@@ -383,7 +383,7 @@ def _check(cfg: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: expected a positive number, got {value}")
-    for key in ("control", "status", "command", "records", "beam", "events", "vetoed", "selected", "monitor"):
+    for key in ENDPOINT_KEYS:
         ep = getattr(cfg.endpoints, key)
         if not ep.startswith(("tcp://", "ipc://", "inproc://")):
             raise ConfigError(f"endpoints.{key}: expected tcp://host:port or ipc://path, got {ep!r}")
@@ -423,6 +423,23 @@ def with_overrides(cfg: Config, overrides: dict[str, dict[str, Any]]) -> Config:
         table.setdefault(section, {}).update(values)
     text = tomli_w.dumps(table)
     return parse(text, cfg.path or "<overrides>")
+
+
+ENDPOINT_KEYS = ("control", "status", "command", "records", "beam", "events", "vetoed", "selected", "monitor")
+
+
+def with_ipc_endpoints(cfg: Config, directory: str | Path, **overrides: dict[str, Any]) -> Config:
+    """``cfg`` with every endpoint an ipc socket in ``directory``, written to ``directory/config.toml``.
+
+    For a second DAQ on one host (a test, a replay beside the live run): nothing collides.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    endpoints = {key: f"ipc://{d.resolve()}/{key}" for key in ENDPOINT_KEYS}
+    new = with_overrides(cfg, {"endpoints": endpoints, **overrides})
+    path = d / "config.toml"
+    path.write_text(new.text)
+    return load(path)
 
 
 def reference_markdown() -> str:

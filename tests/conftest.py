@@ -15,21 +15,14 @@ from daq.config import Config
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-ENDPOINT_KEYS = ("control", "status", "command", "records", "beam", "events", "vetoed", "selected", "monitor")
-
-
 @pytest.fixture
 def cfg() -> Config:
     return config.load()
 
 
 def private_config(directory: Path, **overrides: dict) -> Config:
-    """The default config with ipc endpoints in ``directory`` (no port clashes between tests)."""
-    endpoints = {key: f"ipc://{directory}/{key}" for key in ENDPOINT_KEYS}
-    cfg = config.with_overrides(config.load(), {"endpoints": endpoints, **overrides})
-    path = directory / "config.toml"
-    path.write_text(cfg.text)
-    return config.load(path)
+    """The default config with ipc endpoints in ``directory`` (no clashes between tests)."""
+    return config.with_ipc_endpoints(config.load(), directory, **overrides)
 
 
 @pytest.fixture
