@@ -209,6 +209,7 @@ class Node:
                             if msg is None:
                                 break
                             self.on_message(sock, msg)
+                            self.heartbeat()
                 self.on_tick()
                 self.heartbeat()
         finally:

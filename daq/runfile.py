@@ -37,6 +37,7 @@ import numpy as np
 from daq import dtypes
 
 LAYOUT_VERSION = 1
+RAW_CACHE_BYTES = 64 * 1024 * 1024
 
 TABLES: dict[str, np.dtype] = {
     "beam": dtypes.BEAM_PULSE,
@@ -91,7 +92,9 @@ class RunFileWriter:
             raise RunFileError(f"{self.path}: run file exists already; refusing to overwrite it")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.f = h5py.File(self.path, "w", libver="latest")
+            # a chunk cache that holds every partial raw chunk: appends of a few records then
+            # never decompress and recompress a chunk from disk
+            self.f = h5py.File(self.path, "w", libver="latest", rdcc_nbytes=RAW_CACHE_BYTES, rdcc_nslots=10007)
         except OSError as exc:
             raise RunFileError(f"{self.path}: cannot create run file: {exc}") from None
         f = self.f
