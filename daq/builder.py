@@ -19,6 +19,7 @@ import numpy as np
 import zmq
 
 from daq import dtypes, features, transport
+from daq.spe_gain import SpeGainTracker
 from daq.config import Config
 from daq.envelope import Message
 from daq.hardware import RunParameters
@@ -83,7 +84,7 @@ class EventBuilder(Node):
         self.reader_eor: dict[str, Any] | None = None
         self.beam_eor: dict[str, Any] | None = None
         self.last_beam_wall = time.monotonic()
-        self.gain = features.SpeGainTracker(self.cfg.features.spe_gain_initial, self.cfg.features.spe_gain_peaks)
+        self.gain = SpeGainTracker(self.cfg.features.spe_gain_initial, self.cfg.features.spe_gain_peaks)
         self.stats = {"unmatched_triggers": 0, "beam_pulses": 0, "matched_pulses": 0}
 
     def inputs(self) -> list[zmq.Socket]:

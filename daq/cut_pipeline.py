@@ -90,7 +90,7 @@ class CutPipeline(Node):
                 self.fail_counts[name] += int(np.count_nonzero(feats["cut_mask"] & bit))
             self.n_windows += len(feats)
         arrays["features"] = feats
-        rows = self.dq.add(triggers, feats, arrays["veto_hits"])
+        rows = self.dq.add(triggers, feats, arrays["veto_hits"], arrays["peaks"])
         self.send_lossless(self.out, self.message(STREAM, arrays=arrays), triggers=n)
         self._send_dq(rows)
         if n:

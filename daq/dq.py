@@ -7,13 +7,18 @@ after the cuts; :meth:`DQAccumulator.add` returns the rows completed by that bat
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from daq import dtypes
 from daq.config import Config
+from daq.spe_gain import truncated_mean
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19  # exact (SI 2019)
 JOULE_PER_GWHR = 3.6e12
+LINE_EVENTS = 200  # the line gain is the median of the last this many line candidates
+LINE_MIN_EVENTS = 10
 
 
 def gwhr(pot: np.ndarray | float, proton_energy_gev: float) -> float:
@@ -22,7 +27,12 @@ def gwhr(pot: np.ndarray | float, proton_energy_gev: float) -> float:
 
 
 class DQAccumulator:
-    """Accumulates triggers, features, beam pulses, veto hits and losses into DQ rows."""
+    """Accumulates triggers, features, beam pulses, veto hits and losses into DQ rows.
+
+    The internal-line gain is a running figure (the last LINE_EVENTS candidates: windows that
+    pass every cut with PE within 30 % of the expected line PE): the line is too rare to be
+    measured within one interval.
+    """
 
     def __init__(self, cfg: Config) -> None:
         self.interval_ns = int(cfg.run.dq_interval_s * 1e9)
@@ -30,6 +40,7 @@ class DQAccumulator:
         self.c_roi_start = cfg.windows.c_roi[0]
         self.line_pe = cfg.simulation.internal_line_kevee * cfg.simulation.light_yield_pe_per_kevee
         self.pot_total = 0.0
+        self.line_values: deque[float] = deque(maxlen=LINE_EVENTS)
         self.interval_start: int | None = None
         self._reset()
 
@@ -40,13 +51,11 @@ class DQAccumulator:
         self.pot = 0.0
         self.baseline: list[float] = []
         self.baseline_rms: list[float] = []
-        self.peak_charge = 0.0
-        self.n_peaks = 0
+        self.peak_charges: list[np.ndarray] = []
         self.n_windows = 0
         self.cut_counts = {dtypes.CUT_AFTERGLOW: 0, dtypes.CUT_VETO: 0, dtypes.CUT_LINEAR_GATE: 0}
         self.n_overflow = 0
         self.veto_beam_times: list[np.ndarray] = []
-        self.line_pe_values: list[np.ndarray] = []
         self.losses = 0
 
     def add_losses(self, losses: np.ndarray) -> None:
@@ -57,8 +66,11 @@ class DQAccumulator:
         self.pot += pot
         self.pot_total += pot
 
-    def add(self, triggers: np.ndarray, features: np.ndarray, veto_hits: np.ndarray) -> list[np.ndarray]:
+    def add(self, triggers: np.ndarray, features: np.ndarray, veto_hits: np.ndarray,
+            peaks: np.ndarray | None = None) -> list[np.ndarray]:
         """Add one batch (after cuts); return DQ rows of intervals this batch completed."""
+        if peaks is None:
+            peaks = np.zeros(0, dtypes.PEAK)
         rows: list[np.ndarray] = []
         if len(triggers) == 0:
             return rows
@@ -69,17 +81,20 @@ class DQAccumulator:
         while True:
             end = self.interval_start + self.interval_ns
             k = int(np.searchsorted(times, end))
-            self._accumulate(triggers[:k], features[: 2 * k], veto_hits[np.isin(veto_hits["trigger_id"],
-                                                                             triggers["trigger_id"][:k])])
+            ids = triggers["trigger_id"][:k]
+            self._accumulate(triggers[:k], features[: 2 * k], veto_hits[np.isin(veto_hits["trigger_id"], ids)],
+                             peaks[np.isin(peaks["trigger_id"], ids)])
             if k == len(triggers):
                 break
             rows.append(self.row(end))
             triggers, features = triggers[k:], features[2 * k :]
+            peaks = peaks[~np.isin(peaks["trigger_id"], ids)]
             times = triggers["time"]
             self.interval_start = end
         return rows
 
-    def _accumulate(self, triggers: np.ndarray, features: np.ndarray, veto_hits: np.ndarray) -> None:
+    def _accumulate(self, triggers: np.ndarray, features: np.ndarray, veto_hits: np.ndarray,
+                    peaks: np.ndarray) -> None:
         if len(triggers) == 0:
             return
         self.n_trig += len(triggers)
@@ -88,8 +103,7 @@ class DQAccumulator:
         self.power_sum += float(triggers["power_mw"].sum())
         self.baseline.append(float(features["baseline"].mean()))
         self.baseline_rms.append(float(features["baseline_rms"].mean()))
-        self.peak_charge += float(features["pretrace_charge"].sum())
-        self.n_peaks += int(features["n_pretrace_peaks"].sum())
+        self.peak_charges.append(peaks["charge"][peaks["region"] == dtypes.REGION_PRETRACE])
         self.n_windows += len(features)
         for bit in self.cut_counts:
             self.cut_counts[bit] += int(np.count_nonzero(features["cut_mask"] & bit))
@@ -99,7 +113,7 @@ class DQAccumulator:
             hits = veto_hits[np.isin(veto_hits["trigger_id"], beam_on_ids)]
             self.veto_beam_times.append(hits["time_ns"] - self.c_roi_start)
         near = np.abs(features["pe"] - self.line_pe) < 0.3 * self.line_pe
-        self.line_pe_values.append(features["pe"][near])
+        self.line_values.extend(features["pe"][near & (features["cut_mask"] == 0)].tolist())
 
     def row(self, end_time: int) -> np.ndarray:
         """The DQ row of the interval ending at ``end_time``; starts the next interval."""
@@ -117,7 +131,8 @@ class DQAccumulator:
         r["gwhr_total"] = gwhr(self.pot_total, self.energy_gev)
         r["baseline_adc"] = np.mean(self.baseline) if self.baseline else nan
         r["baseline_rms_adc"] = np.mean(self.baseline_rms) if self.baseline_rms else nan
-        r["spe_mean_charge"] = self.peak_charge / self.n_peaks if self.n_peaks else nan
+        charges = np.concatenate(self.peak_charges) if self.peak_charges else np.zeros(0)
+        r["spe_mean_charge"] = truncated_mean(charges) if len(charges) >= 20 else nan
         w = self.n_windows
         r["afterglow_fraction"] = self.cut_counts[dtypes.CUT_AFTERGLOW] / w if w else nan
         r["veto_fraction"] = self.cut_counts[dtypes.CUT_VETO] / w if w else nan
@@ -125,8 +140,8 @@ class DQAccumulator:
         r["overflow_fraction"] = self.n_overflow / w if w else nan
         r["pot_to_signal_delay_ns"] = pot_to_signal_delay(np.concatenate(self.veto_beam_times)
                                                           if self.veto_beam_times else np.zeros(0))
-        line = np.concatenate(self.line_pe_values) if self.line_pe_values else np.zeros(0)
-        r["line_gain"] = float(np.median(line)) / self.line_pe if len(line) >= 5 else nan
+        line = np.fromiter(self.line_values, float)
+        r["line_gain"] = float(np.median(line)) / self.line_pe if len(line) >= LINE_MIN_EVENTS else nan
         r["losses"] = self.losses
         self._reset()
         return r
@@ -140,11 +155,12 @@ class DQAccumulator:
         return [row]
 
 
-def pot_to_signal_delay(times_ns: np.ndarray, lo: int = -2000, hi: int = 6000, bin_ns: int = 100) -> float:
-    """Most populated 100 ns bin of veto-hit times after POT: the beam-related coincidence delay.
+def pot_to_signal_delay(times_ns: np.ndarray, lo: int = -2000, hi: int = 6000, bin_ns: int = 200) -> float:
+    """Delay of the beam-related veto coincidences after POT [ns].
 
-    Random muons fill the histogram flatly; beam-related hits pile up at one delay.
-    NaN if no bin stands 3 sigma above the flat level.
+    Random muons fill the veto-hit time histogram flatly; beam-related hits pile up around one
+    delay, spread by the proton pulse (~380 ns FWHM). Returns the median of the hits within
+    +-500 ns of the fullest 200 ns bin, or NaN if no bin stands 3 sigma above the flat level.
     """
     t = times_ns[(times_ns >= lo) & (times_ns < hi)]
     if len(t) < 5:
@@ -154,4 +170,5 @@ def pot_to_signal_delay(times_ns: np.ndarray, lo: int = -2000, hi: int = 6000, b
     flat = np.median(counts)
     if counts[k] < flat + 3 * np.sqrt(max(flat, 1.0)):
         return float("nan")
-    return float(0.5 * (edges[k] + edges[k + 1]))
+    centre = 0.5 * (edges[k] + edges[k + 1])
+    return float(np.median(t[np.abs(t - centre) <= 500]))

@@ -88,33 +88,6 @@ def feature_params(cfg) -> FeatureParams:
     )
 
 
-class SpeGainTracker:
-    """Running SPE gain: the mean charge of the last ``n_peaks`` pretrace peaks.
-
-    Starts as if ``n_peaks`` peaks of charge ``initial`` had been seen, so the estimate moves smoothly
-    from the configured value to the measured one. Deterministic: the same charges give the same value.
-    """
-
-    def __init__(self, initial: float, n_peaks: int) -> None:
-        if n_peaks <= 0 or initial <= 0:
-            raise ValueError("SpeGainTracker: initial and n_peaks must be positive")
-        self._charges = np.full(int(n_peaks), float(initial))
-        self._value = float(initial)
-
-    def update(self, peak_charges: np.ndarray) -> float:
-        """Add pretrace-peak charges [ADC*sample] (in time order); returns the new gain."""
-        q = np.asarray(peak_charges, dtype=np.float64).ravel()[-self._charges.size :]
-        if q.size:
-            self._charges = np.concatenate([self._charges[q.size :], q])
-            self._value = float(self._charges.mean())
-        return self._value
-
-    @property
-    def value(self) -> float:
-        """Current SPE gain [ADC*sample]."""
-        return self._value
-
-
 _jit = numba.njit(cache=True, nogil=True)
 
 

@@ -19,7 +19,7 @@ def test_pot_to_signal_delay_finds_the_beam_related_peak() -> None:
     rng = np.random.default_rng(3)
     flat = rng.uniform(-2000, 6000, 400)
     beam = rng.normal(750, 20, 60)
-    assert abs(pot_to_signal_delay(np.concatenate([flat, beam])) - 750) <= 50
+    assert abs(pot_to_signal_delay(np.concatenate([flat, beam])) - 750) <= 30
     assert np.isnan(pot_to_signal_delay(flat))  # no beam-related peak: no delay claimed
 
 
@@ -35,7 +35,11 @@ def batch(cfg, first: int, n: int, t0: int, period: int):  # noqa: ANN001, ANN20
     feats["n_pretrace_peaks"] = 2
     feats["pretrace_charge"] = 60.0
     feats["cut_mask"][::4] = dtypes.CUT_AFTERGLOW
-    return trig, feats, np.zeros(0, dtypes.VETO_HIT)
+    peaks = np.zeros(2 * n, dtypes.PEAK)  # two pretrace SPEs of 30 ADC*sample per trigger
+    peaks["trigger_id"] = np.repeat(trig["trigger_id"], 2)
+    peaks["region"] = dtypes.REGION_PRETRACE
+    peaks["charge"] = 30.0
+    return trig, feats, np.zeros(0, dtypes.VETO_HIT), peaks
 
 
 def test_rows_cover_whole_intervals_of_trigger_time(cfg) -> None:  # noqa: ANN001

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from daq import dtypes
-from daq.features import SpeGainTracker, extract_features
+from daq.features import extract_features
 from tests.kernels.kernel_waveforms import add_signal, default_params, flat_record, records_meta, spe_template, to_int8
 
 P = default_params()
@@ -284,17 +284,6 @@ def test_input_checks() -> None:
         extract_features(np.zeros((1, 10), np.int8), ids, times, P, GAIN)
     with pytest.raises(ValueError, match="spe_gain"):
         extract_features(np.zeros((1, P.n_samples), np.int8), ids, times, P, 0.0)
-
-
-def test_spe_gain_tracker_moves_from_initial_to_measured() -> None:
-    tracker = SpeGainTracker(30.0, 4)
-    assert tracker.value == 30.0
-    assert tracker.update(np.array([])) == 30.0
-    assert tracker.update(np.array([34.0, 38.0])) == pytest.approx((30 + 30 + 34 + 38) / 4)
-    assert tracker.update(np.array([20.0, 22.0, 24.0])) == pytest.approx((38 + 20 + 22 + 24) / 4)
-    assert tracker.update(np.arange(10.0)) == pytest.approx(np.arange(6.0, 10.0).mean())
-    with pytest.raises(ValueError):
-        SpeGainTracker(30.0, 0)
 
 
 def test_read_only_input_is_accepted_and_untouched() -> None:
