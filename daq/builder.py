@@ -19,11 +19,11 @@ import numpy as np
 import zmq
 
 from daq import dtypes, features, transport
-from daq.spe_gain import SpeGainTracker
 from daq.config import Config
 from daq.envelope import Message
 from daq.hardware import RunParameters
 from daq.node import Node
+from daq.spe_gain import SpeGainTracker
 
 log = logging.getLogger(__name__)
 
