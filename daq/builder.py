@@ -23,7 +23,7 @@ from daq.config import Config
 from daq.envelope import Message
 from daq.hardware import RunParameters
 from daq.node import Node
-from daq.spe_gain import SpeGainTracker
+from daq.spe_gain import SpeGainTracker, quiet_pretrace_charges
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class EventBuilder(Node):
         self.stats["matched_pulses"] += int(np.count_nonzero(triggers["pulse_id"] >= 0))
         feats, peaks = features.extract_features(a["csi"], triggers["trigger_id"], triggers["time"],
                                                  self.params_f, self.gain.value)
-        self.gain.update(peaks["charge"][peaks["region"] == dtypes.REGION_PRETRACE])
+        self.gain.update(quiet_pretrace_charges(feats, peaks, self.cfg.cuts.afterglow_max_pretrace_peaks))
         overflow = features_overflow(a["csi"])
         triggers["flags"][overflow] |= dtypes.TRIGGER_CSI_OVERFLOW
         losses = [np.asarray(a.get("losses", np.zeros(0, dtypes.LOSS)))] + self.loss_out

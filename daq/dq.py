@@ -13,7 +13,7 @@ import numpy as np
 
 from daq import dtypes
 from daq.config import Config
-from daq.spe_gain import truncated_mean
+from daq.spe_gain import quiet_pretrace_charges, truncated_mean
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19  # exact (SI 2019)
 JOULE_PER_GWHR = 3.6e12
@@ -38,6 +38,7 @@ class DQAccumulator:
         self.interval_ns = int(cfg.run.dq_interval_s * 1e9)
         self.energy_gev = cfg.beam.proton_energy_gev
         self.c_roi_start = cfg.windows.c_roi[0]
+        self.quiet_max_peaks = cfg.cuts.afterglow_max_pretrace_peaks
         self.line_pe = cfg.simulation.internal_line_kevee * cfg.simulation.light_yield_pe_per_kevee
         self.pot_total = 0.0
         self.line_values: deque[float] = deque(maxlen=LINE_EVENTS)
@@ -103,7 +104,7 @@ class DQAccumulator:
         self.power_sum += float(triggers["power_mw"].sum())
         self.baseline.append(float(features["baseline"].mean()))
         self.baseline_rms.append(float(features["baseline_rms"].mean()))
-        self.peak_charges.append(peaks["charge"][peaks["region"] == dtypes.REGION_PRETRACE])
+        self.peak_charges.append(quiet_pretrace_charges(features, peaks, self.quiet_max_peaks))
         self.n_windows += len(features)
         for bit in self.cut_counts:
             self.cut_counts[bit] += int(np.count_nonzero(features["cut_mask"] & bit))
