@@ -1,0 +1,162 @@
+"""Read the files a dataset description points at: observed counts and tables.
+
+Three data formats give the same thing, counts per window in the analysis
+PE x time binning:
+
+- ``binned_text``: rows ``pe_centre, t_centre, counts`` on a regular grid (the
+  COHERENT 2018 release); analysis bin edges must fall on the file's bin edges.
+- ``event_text``: one file per window, rows ``pe, t``.
+- ``hdf5_events``: DAQ run files; dataset ``selected`` with fields ``pe`` (float),
+  ``time_ns`` (int64, from the ROI start), ``window`` (int8, 0 = AC, 1 = C) and
+  ``beam_on`` (bool); root attributes ``pot_total`` and ``gwhr_total``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .dataset import DatasetSpec
+from .schema import DatasetError
+
+
+@dataclass(frozen=True)
+class ObservedData:
+    """Counts per window, each of shape (n_pe_bins, n_time_bins), and the exposure."""
+
+    counts: dict[str, NDArray[np.float64]]
+    pot: float
+    gwhr: float | None
+    events: dict[str, int] = field(default_factory=dict)
+
+    def window(self, name: str) -> NDArray[np.float64]:
+        return self.counts[name]
+
+
+def read_table(path: Path, columns: int) -> NDArray[np.float64]:
+    """Numeric rows of a comma- or blank-separated text file; lines that start with
+    ``#`` or do not parse as numbers (a header) are skipped."""
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        fields = text.replace(",", " ").split()
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            if rows:
+                raise DatasetError(f"{path.name}: line {number}: expected numbers, got {line!r}") from None
+            continue  # header line
+        if len(values) < columns:
+            raise DatasetError(f"{path.name}: line {number}: expected {columns} columns, got {len(values)}")
+        rows.append(values[:columns])
+    if not rows:
+        raise DatasetError(f"{path.name}: expected a numeric table, found no rows")
+    return np.array(rows)
+
+
+def centres_to_edges(centres: NDArray[np.float64], path: Path) -> NDArray[np.float64]:
+    """Edges of a regular grid given its bin centres."""
+    c = np.unique(centres)
+    if c.size == 1:
+        raise DatasetError(f"{path.name}: a table needs at least two bins")
+    width = np.diff(c)
+    if not np.allclose(width, width[0], rtol=1e-6):
+        raise DatasetError(f"{path.name}: expected equally spaced bin centres")
+    return np.concatenate([c - width[0] / 2, [c[-1] + width[0] / 2]])
+
+
+def aggregation_matrix(file_edges: NDArray, edges: NDArray, path: Path, axis: str) -> NDArray[np.float64]:
+    """0/1 matrix summing file bins into analysis bins; edges must coincide."""
+    index = np.searchsorted(file_edges, edges)
+    ok = (index < file_edges.size) & np.isclose(file_edges[np.minimum(index, file_edges.size - 1)], edges)
+    if not ok.all():
+        raise DatasetError(
+            f"{path.name}: analysis {axis} edges {edges.tolist()} must lie on the file's bin edges "
+            f"{file_edges.tolist()}"
+        )
+    out = np.zeros((file_edges.size - 1, edges.size - 1))
+    for j in range(edges.size - 1):
+        out[index[j]:index[j + 1], j] = 1.0
+    return out
+
+
+def read_binned_counts(path: Path, pe_edges: NDArray, t_edges_us: NDArray, time_unit_us: float) -> NDArray:
+    """Counts of a ``pe_centre, t_centre, counts`` file summed into the analysis bins."""
+    table = read_table(path, 3)
+    pe, t, n = table[:, 0], table[:, 1] * time_unit_us, table[:, 2]
+    pe_file, t_file = centres_to_edges(pe, path), centres_to_edges(t, path)
+    grid = np.zeros((pe_file.size - 1, t_file.size - 1))
+    i = np.searchsorted(pe_file, pe) - 1
+    j = np.searchsorted(t_file, t) - 1
+    np.add.at(grid, (i, j), n)
+    return aggregation_matrix(pe_file, pe_edges, path, "PE").T @ grid @ aggregation_matrix(
+        t_file, t_edges_us, path, "time"
+    )
+
+
+def histogram(pe: NDArray, t_us: NDArray, pe_edges: NDArray, t_edges_us: NDArray) -> NDArray[np.float64]:
+    """2D histogram of events in half-open [lo, hi) bins (numpy closes the last bin;
+    an event exactly at the upper window edge is outside the window here)."""
+    inside = (pe < pe_edges[-1]) & (t_us < t_edges_us[-1])
+    counts, _, _ = np.histogram2d(pe[inside], t_us[inside], bins=(pe_edges, t_edges_us))
+    return counts
+
+
+def read_run_files(paths: tuple[Path, ...], pe_edges: NDArray, t_edges_us: NDArray) -> ObservedData:
+    """Histogram selected events of DAQ run files per window; sum their exposure."""
+    import h5py  # only needed for run files
+
+    counts = {w: np.zeros((pe_edges.size - 1, t_edges_us.size - 1))
+              for w in ("c_beam_on", "ac_beam_on", "c_beam_off", "ac_beam_off")}
+    events = dict.fromkeys(counts, 0)
+    pot = 0.0
+    gwhr = 0.0
+    for path in paths:
+        try:
+            with h5py.File(path, "r") as f:
+                if "selected" not in f:
+                    raise DatasetError(f"{path.name}: expected an HDF5 dataset 'selected'")
+                sel = f["selected"][...]
+                missing = {"pe", "time_ns", "window", "beam_on"} - set(sel.dtype.names or ())
+                if missing:
+                    raise DatasetError(f"{path.name}: 'selected' lacks field(s) {sorted(missing)}")
+                for attr in ("pot_total", "gwhr_total"):
+                    if attr not in f.attrs:
+                        raise DatasetError(f"{path.name}: expected root attribute {attr!r}")
+                pot += float(f.attrs["pot_total"])
+                gwhr += float(f.attrs["gwhr_total"])
+        except OSError as exc:
+            raise DatasetError(f"{path.name}: not a readable HDF5 file ({exc})") from exc
+        t_us = sel["time_ns"].astype(np.float64) * 1e-3
+        for name, window, beam in (("c_beam_on", 1, True), ("ac_beam_on", 0, True),
+                                   ("c_beam_off", 1, False), ("ac_beam_off", 0, False)):
+            mask = (sel["window"] == window) & (sel["beam_on"] == beam)
+            counts[name] += histogram(sel["pe"][mask], t_us[mask], pe_edges, t_edges_us)
+            events[name] += int(mask.sum())
+    return ObservedData(counts, pot, gwhr, events)
+
+
+def load_observed(spec: DatasetSpec) -> ObservedData:
+    """Observed counts in the analysis binning, with the exposure (TOML overrides files)."""
+    pe_edges, t_edges = spec.analysis.pe_edges, spec.analysis.time_edges_us
+    if spec.data.format == "hdf5_events":
+        obs = read_run_files(spec.data.run_files, pe_edges, t_edges)
+        pot = spec.exposure.pot if spec.exposure.pot is not None else obs.pot
+        gwhr = spec.exposure.gwhr if spec.exposure.gwhr is not None else obs.gwhr
+        if pot <= 0:
+            raise DatasetError(f"{spec.source_file.name}: [exposure] pot: zero in run files and not given")
+        return ObservedData(obs.counts, pot, gwhr, obs.events)
+    counts = {}
+    for window, path in spec.data.files.items():
+        if spec.data.format == "binned_text":
+            counts[window] = read_binned_counts(path, pe_edges, t_edges, spec.data.time_unit_us)
+        else:
+            table = read_table(path, 2)
+            counts[window] = histogram(table[:, 0], table[:, 1] * spec.data.time_unit_us, pe_edges, t_edges)
+    assert spec.exposure.pot is not None  # enforced by the schema for text formats
+    return ObservedData(counts, spec.exposure.pot, spec.exposure.gwhr)

@@ -1,0 +1,165 @@
+"""Run the likelihood fit of one dataset with iminuit.
+
+``build_cost`` assembles the cost (C-window Poisson bins, the AC and beam-off
+windows that measure the steady-state background, one pull per nuisance);
+``minimise`` runs MIGRAD and HESSE; ``FitOutcome`` is the small result object (values, errors, covariance,
+chi^2, derived CEvNS count with its propagated error).  ``significance`` and
+``profile`` compute the profile likelihood ratio for a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from iminuit import Minuit
+from numpy.typing import NDArray
+
+from .likelihood import Cost, CostSum, NormalPull, OnOffBins, PoissonBins
+from .model import FitModel
+from .steady_state import OFF_RATIO, off_window_counts
+
+
+def build_cost(model: FitModel, pull_centres: Mapping[str, float] | None = None) -> CostSum:
+    """Cost of ``model`` against its C data (and AC, beam-off data), plus pull terms.
+
+    ``pull_centres`` shifts the auxiliary measurements (toys with randomised constraints).
+    """
+    counts = model.observed.counts
+    centres = pull_centres or {}
+    on = counts["c_beam_on"]
+    if model.steady is not None:
+        parts: list[Cost] = [PoissonBins(on, model, model.parameters), *model.steady.costs()]
+    else:
+        beam_params = [p for p in model.parameters if p != OFF_RATIO]
+        extra = off_window_counts(counts, model.spec.steady_state.beam_off)
+        parts = [OnOffBins(on, counts["ac_beam_on"], model.beam, beam_params, extra, OFF_RATIO)]
+    parts += [NormalPull(n.name, centres.get(n.name, 0.0)) for n in model.nuisances]
+    return CostSum(*parts)
+
+
+@dataclass
+class FitOutcome:
+    """Result of one minimisation."""
+
+    model: FitModel
+    cost: CostSum
+    minuit: Minuit
+    values: dict[str, float]
+    errors: dict[str, float]
+    fval: float
+    valid: bool
+    fixed: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def covariance(self) -> NDArray[np.float64]:
+        return np.array(self.minuit.covariance)
+
+    def poisson_chi2(self) -> float:
+        """Baker-Cousins chi^2: twice the Poisson part of the cost at the minimum
+        (C window, plus the AC and beam-off windows of the steady-state model)."""
+        return 2.0 * sum(c.value(self.values) for c in self.cost.costs if not isinstance(c, NormalPull))
+
+    def ndof(self) -> int:
+        """Measurements minus free parameters without a pull term (pulled nuisances add
+        one auxiliary measurement and one parameter each)."""
+        ndata = sum(c.ndata for c in self.cost.costs if not isinstance(c, NormalPull))
+        pulled = {n.name for n in self.model.nuisances}
+        free = [p for p in self.model.parameters if p not in pulled and p not in self.fixed]
+        profiled = 0 if self.model.factorized else int(self.model.observed.counts["c_beam_on"].size)
+        return ndata - len(free) - profiled
+
+    def propagate(self, func: Callable[[dict[str, float]], float], step: float = 1e-3) -> tuple[float, float]:
+        """Value and linearly propagated error of ``func(params)`` (HESSE covariance)."""
+        names = list(self.minuit.parameters)
+        centre = float(func(self.values))
+        grad = np.zeros(len(names))
+        for k, name in enumerate(names):
+            if self.minuit.fixed[name]:
+                continue
+            h = step * max(self.errors[name], 1e-6)
+            up, down = dict(self.values), dict(self.values)
+            up[name] += h
+            down[name] -= h
+            grad[k] = (func(up) - func(down)) / (2.0 * h)
+        return centre, float(np.sqrt(max(grad @ self.covariance @ grad, 0.0)))
+
+    def n_cevns(self) -> tuple[float, float]:
+        """Fitted CEvNS count in the analysis window and its propagated error."""
+        return self.propagate(self.model.n_cevns)
+
+
+def minimise(model: FitModel, fixed: Mapping[str, float] | None = None,
+             pull_centres: Mapping[str, float] | None = None,
+             start: Mapping[str, float] | None = None, hesse: bool = True) -> FitOutcome:
+    """MIGRAD (+ HESSE) of the model's cost, with some parameters optionally fixed."""
+    cost = build_cost(model, pull_centres)
+    p0 = model.start()
+    if start:
+        p0.update({k: v for k, v in start.items() if k in p0})
+    fixed = dict(fixed or {})
+    p0.update(fixed)
+    m = Minuit(cost, [p0[name] for name in cost.parameters], name=cost.parameters)
+    m.strategy = 1
+    for name, (lo, hi) in model.hypothesis.limits.items():
+        m.limits[name] = (lo, hi)
+    for name in cost.parameters:
+        if name.startswith("ss_"):
+            m.limits[name] = (0.0, None)
+            m.errors[name] = max(0.1 * p0[name], 0.05)
+    for name in model.nuisances:
+        m.errors[name.name] = 0.5
+    for name in fixed:
+        m.fixed[name] = True
+    m.migrad()
+    if not m.valid:
+        m.migrad()
+    if hesse and m.valid:
+        m.hesse()
+    values = dict(zip(m.parameters, m.values, strict=True))
+    errors = dict(zip(m.parameters, m.errors, strict=True))
+    return FitOutcome(model, cost, m, values, errors, float(m.fval), bool(m.valid), fixed)
+
+
+def significance(best: FitOutcome, name: str = "mu", null: float = 0.0) -> tuple[float, FitOutcome]:
+    """Significance of rejecting ``name = null`` from the profile likelihood ratio:
+    Z = sqrt(q0), q0 = 2 [NLL(null, profiled) - NLL(best)], one-sided (0 if best < null)."""
+    conditional = minimise(best.model, fixed={name: null}, start=best.values, hesse=False)
+    q0 = max(2.0 * (conditional.fval - best.fval), 0.0)
+    z = float(np.sqrt(q0)) if best.values[name] > null else 0.0
+    return z, conditional
+
+
+def minos_interval(best: FitOutcome, name: str) -> tuple[float, float]:
+    """MINOS (profile likelihood, Delta NLL = 1/2) lower and upper errors of ``name``;
+    the HESSE error on a side where MINOS fails (e.g. runs into a limit)."""
+    hesse = best.errors[name]
+    try:
+        best.minuit.minos(name)
+    except RuntimeError:
+        return -hesse, hesse
+    me = best.minuit.merrors[name]
+    lower = float(me.lower) if me.lower_valid else -hesse
+    upper = float(me.upper) if me.upper_valid else hesse
+    return lower, upper
+
+
+def profile(best: FitOutcome, name: str, grid: Sequence[float]) -> NDArray[np.float64]:
+    """2 Delta NLL of the profile likelihood at the ``grid`` values of ``name``.
+
+    Walks outward from the best fit on each side, starting every minimisation from
+    the previous point's solution.
+    """
+    grid = np.asarray(grid, dtype=float)
+    values = np.empty(grid.size)
+    centre = best.values[name]
+    below = [k for k in np.argsort(grid)[::-1] if grid[k] < centre]
+    above = [k for k in np.argsort(grid) if grid[k] >= centre]
+    for side in (below, above):
+        start = dict(best.values)
+        for k in side:
+            fit = minimise(best.model, fixed={name: float(grid[k])}, start=start, hesse=False)
+            values[k] = 2.0 * (fit.fval - best.fval)
+            start = fit.values
+    return np.maximum(values, 0.0)

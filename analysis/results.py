@@ -1,0 +1,269 @@
+"""Physics results of a dataset: SM prediction, fit, significance, cross sections,
+sin^2 theta_W, flavored cross sections, NSI region and the counting cross-check.
+
+``predict_report`` is what ``sevens predict`` prints; ``analyse`` runs everything
+``sevens fit`` reports and returns an ``AnalysisResult`` (a JSON-ready summary plus
+the arrays the plots need).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import brentq
+
+from .counting import CountingResult, counting_analysis
+from .datafiles import ObservedData
+from .dataset import DatasetSpec
+from .fit import FitOutcome, minimise, minos_interval, profile, significance
+from .flux import COMPONENTS
+from .formfactor import FORM_FACTORS
+from .model import FitModel
+from .nsi import nue_rate_ratio
+from .signal import Flavored, NueStrength
+from .steady_state import OFF_RATIO
+from .xsec import flux_averaged_cross_section, weak_charge
+
+#: Nuisances that move the CEvNS expectation (used for the SM prediction error).
+SIGNAL_NUISANCES = ("flux_norm", "xsec_norm", "qf_scale", "eff_a", "eff_k", "eff_x0", "t_offset_us")
+#: Delta chi^2 for a 90 % CL region in two parameters.
+DCHI2_90_2D = 4.605
+CM2_1E40 = 1e-40
+
+
+def nominal_params(model: FitModel) -> dict[str, float]:
+    return model.start()
+
+
+def sm_prediction(model: FitModel) -> tuple[dict[str, float], float, dict[str, float]]:
+    """SM counts per component, the total's error and its breakdown by nuisance."""
+    p0 = nominal_params(model)
+    comps = {c: float(v.sum()) for c, v in model.components(p0).items() if c != "steady_state"}
+    total = model.n_cevns(p0)
+    breakdown = {}
+    for n in model.nuisances:
+        if n.name in SIGNAL_NUISANCES:
+            up = model.n_cevns({**p0, n.name: 1.0})
+            down = model.n_cevns({**p0, n.name: -1.0})
+            breakdown[n.name] = 0.5 * (abs(up - total) + abs(down - total))
+    return comps, float(np.sqrt(sum(v**2 for v in breakdown.values()))), breakdown
+
+
+def cross_sections_sm(model: FitModel) -> dict[str, float]:
+    """Flux-averaged SM cross sections per nucleus [cm^2], averaged over the target
+    nuclei (weighted by their number) and over the equal per-flavor fluxes."""
+    det = model.spec.detector
+    ff = FORM_FACTORS[det.form_factor]
+    weights = np.array([n.per_formula_unit for n in det.nuclei], dtype=float)
+    weights /= weights.sum()
+    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff) for n in det.nuclei]
+                      for c in COMPONENTS]) @ weights
+    return {"all": float(table.mean()), "prompt": float(table[0]), "delayed": float(table[1:].mean()),
+            **{c: float(v) for c, v in zip(COMPONENTS, table, strict=True)}}
+
+
+def sin2_from_strength(mu: float, model: FitModel) -> float:
+    """sin^2 theta_W whose Q_W^2 (count-weighted over the nuclei) gives the fitted rate
+    mu x SM; the branch with Q_W > 0 (the SM sign).  NaN if out of reach."""
+    nuclides = model.cevns.nuclides
+    weights = model.cevns.templates(model.state(nominal_params(model))).sum(axis=(0, 2, 3))
+    s0 = model.spec.detector.sin2_theta_w
+
+    def ratio(s: float) -> float:
+        q = np.array([(weak_charge(n.Z, n.N, s) / weak_charge(n.Z, n.N, s0)) ** 2 for n in nuclides])
+        return float(q @ weights / weights.sum())
+
+    lowest = max((n.Z - n.N) / (4.0 * n.Z) for n in nuclides)  # Q_W = 0 of the first nucleus
+    if not ratio(lowest) <= mu <= ratio(1.0):
+        return float("nan")
+    return float(brentq(lambda s: ratio(s) - mu, lowest, 1.0, xtol=1e-10))
+
+
+def nue_weights(model: FitModel) -> NDArray[np.float64]:
+    """SM nu_e counts per nucleus (weights of the NSI rate ratio)."""
+    t = model.cevns.templates(model.state(nominal_params(model)))
+    return t[COMPONENTS.index("delayed_nue")].sum(axis=(1, 2))
+
+
+def allowed_intervals(x: NDArray, inside: NDArray) -> list[list[float]]:
+    """Contiguous ranges of ``x`` where ``inside`` is true (grid resolution)."""
+    out, first = [], None
+    for k, ok in enumerate(inside):
+        if ok and first is None:
+            first = k
+        elif not ok and first is not None:
+            out.append([float(x[first]), float(x[k - 1])])
+            first = None
+    if first is not None:
+        out.append([float(x[first]), float(x[-1])])
+    return out
+
+
+@dataclass
+class NsiScan:
+    eps_u: NDArray[np.float64]
+    eps_d: NDArray[np.float64]
+    dchi2_fit: NDArray[np.float64]       # shape (eps_d, eps_u)
+    dchi2_counting: NDArray[np.float64]
+
+
+def nsi_scan(best: FitOutcome, counting: CountingResult, sm_components: dict[str, float],
+             n_grid: int = 161, span: float = 1.0) -> NsiScan:
+    """Delta chi^2 over (eps^uV_ee, eps^dV_ee) from the fit (profiling all nuisances
+    along the nu_e rate) and from the counting chi^2 of the seeds."""
+    model = best.model.with_hypothesis(NueStrength(len(best.model.cevns.nuclides)))
+    nue = minimise(model, start={**best.values, "mu_nue": 1.0}, hesse=False)
+    grid = np.concatenate([np.arange(0.0, 2.0, 0.1), np.arange(2.0, 8.01, 0.5)])
+    dchi2 = profile(nue, "mu_nue", grid)
+    eps = np.linspace(-span, span, n_grid)
+    eu, ed = np.meshgrid(eps, eps)
+    nuclei = [(n.Z, n.N) for n in model.cevns.nuclides]
+    ratio = nue_rate_ratio(eu, ed, nuclei, nue_weights(model), model.spec.detector.sin2_theta_w)
+    fit_map = np.interp(ratio, grid, dchi2, right=np.inf)
+    fit_map = fit_map - min(fit_map.min(), dchi2.min())
+    expected = (sm_components["prompt"] + sm_components["delayed_numubar"]
+                + sm_components["delayed_nue"] * ratio)
+    counting_map = counting.chi2(expected)
+    return NsiScan(eps, eps, fit_map, counting_map - counting_map.min())
+
+
+def flavored_summary(flavored: FitOutcome, xs: dict[str, float]) -> dict[str, float]:
+    """Prompt (nu_mu) and delayed (nu_e + anti-nu_mu) strengths and cross sections."""
+    v, e, cov = flavored.values, flavored.errors, flavored.minuit.covariance
+    out = {"correlation": float(cov["mu_prompt", "mu_delayed"]
+                                / np.sqrt(cov["mu_prompt", "mu_prompt"] * cov["mu_delayed", "mu_delayed"]))}
+    for name in ("prompt", "delayed"):
+        mu, err = v[f"mu_{name}"], e[f"mu_{name}"]
+        out.update({f"mu_{name}": mu, f"mu_{name}_err": err,
+                    f"sigma_{name}_1e40_cm2": mu * xs[name] / CM2_1E40,
+                    f"sigma_{name}_err_1e40_cm2": err * xs[name] / CM2_1E40,
+                    f"sigma_{name}_sm_1e40_cm2": xs[name] / CM2_1E40})
+    return out
+
+
+def steady_state_summary(best: FitOutcome) -> dict[str, Any]:
+    """Fitted steady-state background in the C window (total with propagated error)."""
+    model = best.model
+    if model.steady is not None:
+        def total(p):
+            return float(model.steady.expected(p).sum())
+    else:
+        on_off = best.cost.costs[0]
+
+        def total(p):
+            return float(on_off.background(p).sum())
+    n_ss, err = best.propagate(total)
+    out: dict[str, Any] = {"model": model.spec.steady_state.model, "n_ss": n_ss, "n_ss_err": err}
+    if OFF_RATIO in best.values:
+        out["off_ratio"] = best.values[OFF_RATIO]
+        out["off_ratio_err"] = best.errors[OFF_RATIO]
+    return out
+
+
+@dataclass
+class AnalysisResult:
+    summary: dict[str, Any]
+    best: FitOutcome
+    flavored: FitOutcome
+    profile_mu: tuple[NDArray, NDArray]
+    nsi: NsiScan | None
+
+
+def predict_report(spec: DatasetSpec, observed: ObservedData, model: FitModel | None = None) -> dict[str, Any]:
+    """SM expectation per component in the analysis window (``sevens predict``)."""
+    model = model or FitModel(spec, observed)
+    comps, err, breakdown = sm_prediction(model)
+    p0 = nominal_params(model)
+    per_nucleus = model.cevns.templates(model.state(p0)).sum(axis=(2, 3))
+    xs = cross_sections_sm(model)
+    return {
+        "dataset": spec.name,
+        "pot": observed.pot,
+        "gwhr": observed.gwhr,
+        "binning": {"pe_edges": spec.analysis.pe_edges.tolist(),
+                    "time_edges_us": spec.analysis.time_edges_us.tolist()},
+        "components": comps,
+        "cevns_total": float(sum(comps[c] for c in COMPONENTS)),
+        "cevns_total_err": err,
+        "cevns_err_breakdown": breakdown,
+        "per_nucleus": {n.name: {c: float(per_nucleus[k, i]) for k, c in enumerate(COMPONENTS)}
+                        for i, n in enumerate(model.cevns.nuclides)},
+        "interactions_no_threshold": float(model.cevns.total_recoils().sum()),
+        "sigma_sm_1e40_cm2": {k: v / CM2_1E40 for k, v in xs.items()},
+        "expected_2d": {c: v.tolist() for c, v in model.components(p0).items() if c != "steady_state"},
+    }
+
+
+def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
+            profile_points: int = 25) -> AnalysisResult:
+    """The full set of results for ``sevens fit``."""
+    model = FitModel(spec, observed)
+    best = minimise(model)
+    z, _ = significance(best, "mu")
+    mu_lo, mu_hi = minos_interval(best, "mu")
+    mu = best.values["mu"]
+    n_cevns, n_cevns_err = best.n_cevns()
+    comps, sm_err, breakdown = sm_prediction(model)
+    sm_total = float(sum(comps[c] for c in COMPONENTS))
+    neutron_total = sum(comps.get(n.name, 0.0) for n in spec.neutrons)
+    neutron_err = np.sqrt(sum((comps.get(n.name, 0.0) * n.uncertainty) ** 2 for n in spec.neutrons))
+    counting = counting_analysis(
+        observed.counts["c_beam_on"].sum(), observed.counts["ac_beam_on"].sum(), neutron_total,
+        neutron_err / neutron_total if neutron_total > 0 else 0.0, sm_total, sm_err / sm_total)
+    xs = cross_sections_sm(model)
+    flavored = minimise(model.with_hypothesis(Flavored(len(model.cevns.nuclides))), start=best.values)
+    coarse = np.linspace(0.0, max(2.0 * mu + 4.0 * mu_hi, 0.5), profile_points - profile_points // 2)
+    fine = np.linspace(max(mu + 2.0 * mu_lo, 0.0), mu + 2.0 * mu_hi, profile_points // 2)
+    grid = np.unique(np.concatenate([coarse, fine]))
+    prof = profile(best, "mu", grid)
+    sin2 = sin2_from_strength(mu, model)
+    sin2_lo = sin2_from_strength(mu + mu_lo, model)
+    sin2_hi = sin2_from_strength(mu + mu_hi, model)
+    fitted = {c: float(v.sum()) for c, v in model.components(best.values).items()}
+    nuisances = {}
+    for n in model.nuisances:
+        theta, err = best.values[n.name], best.errors[n.name]
+        nuisances[n.name] = {"pull": theta, "pull_err": err, "value": n.value(theta),
+                             "error": 0.5 * (n.value(theta + err) - n.value(theta - err)),
+                             "description": n.description}
+    summary: dict[str, Any] = {
+        "dataset": spec.name,
+        "n_cevns": n_cevns,
+        "n_cevns_err": n_cevns_err,
+        "mu": mu, "mu_err_lo": -mu_lo, "mu_err_hi": mu_hi,
+        "significance_sigma": z,
+        "sm_prediction": sm_total,
+        "sm_prediction_err": sm_err,
+        "sm_prediction_err_breakdown": breakdown,
+        "chi2": best.poisson_chi2(),
+        "ndof": best.ndof(),
+        "fit_valid": best.valid,
+        "sigma_flux_avg_1e40_cm2": mu * xs["all"] / CM2_1E40,
+        "sigma_flux_avg_err_lo_1e40_cm2": -mu_lo * xs["all"] / CM2_1E40,
+        "sigma_flux_avg_err_hi_1e40_cm2": mu_hi * xs["all"] / CM2_1E40,
+        "sigma_sm_1e40_cm2": xs["all"] / CM2_1E40,
+        "sin2_theta_w": sin2,
+        "sin2_theta_w_err_lo": sin2 - sin2_lo if np.isfinite(sin2_lo) else None,
+        "sin2_theta_w_err_hi": sin2_hi - sin2 if np.isfinite(sin2_hi) else None,
+        "sin2_theta_w_sm": spec.detector.sin2_theta_w,
+        "flavored": flavored_summary(flavored, xs),
+        "fitted_counts": fitted,
+        "nuisance": nuisances,
+        "steady_state": steady_state_summary(best),
+        "counting": counting.as_dict(),
+    }
+    nsi = None
+    if with_nsi:
+        nsi = nsi_scan(best, counting, comps)
+        axis = len(nsi.eps_u) // 2
+        summary["nsi"] = {
+            "cl": 0.90, "delta_chi2": DCHI2_90_2D,
+            "eps_u_allowed_at_eps_d_0": allowed_intervals(nsi.eps_u, nsi.dchi2_fit[axis] < DCHI2_90_2D),
+            "eps_d_allowed_at_eps_u_0": allowed_intervals(nsi.eps_d, nsi.dchi2_fit[:, axis] < DCHI2_90_2D),
+            "counting_eps_u_allowed_at_eps_d_0": allowed_intervals(
+                nsi.eps_u, nsi.dchi2_counting[axis] < DCHI2_90_2D),
+        }
+    return AnalysisResult(summary, best, flavored, (grid, prof), nsi)
