@@ -203,6 +203,7 @@ EVENT_ARRAYS = {
     "truth_windows": dtypes.TRUTH_WINDOW,
     "losses": dtypes.LOSS,
     "veto_hits": dtypes.VETO_HIT,
+    "selected": dtypes.SELECTED,
 }
 
 

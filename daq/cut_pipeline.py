@@ -90,6 +90,7 @@ class CutPipeline(Node):
                 self.fail_counts[name] += int(np.count_nonzero(feats["cut_mask"] & bit))
             self.n_windows += len(feats)
         arrays["features"] = feats
+        arrays["selected"] = cuts.selected_events(feats, triggers)
         rows = self.dq.add(triggers, feats, arrays["veto_hits"], arrays["peaks"])
         self.send_lossless(self.out, self.message(STREAM, arrays=arrays), triggers=n)
         self._send_dq(rows)

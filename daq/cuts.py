@@ -124,3 +124,20 @@ def cut_fractions(features: np.ndarray) -> dict[str, float]:
     n = features.size
     mask = features["cut_mask"]
     return {name: (float(np.count_nonzero(mask & bit)) / n if n else 0.0) for bit, name in dtypes.CUT_NAMES.items()}
+
+
+def selected_events(features: np.ndarray, triggers: np.ndarray) -> np.ndarray:
+    """SELECTED rows (the offline fit's input) of the windows with ``selected`` set.
+
+    ``time_ns`` is the onset after ROI start (for C: after the beam time); ``beam_on`` is the
+    trigger's. ``triggers`` must be sorted by trigger_id and hold every selected trigger.
+    """
+    sel = features[features["selected"]]
+    out = np.zeros(len(sel), dtypes.SELECTED)
+    out["trigger_id"] = sel["trigger_id"]
+    out["window"] = sel["window"]
+    out["pe"] = sel["pe"]
+    out["time_ns"] = sel["onset_ns"]
+    if len(sel):
+        out["beam_on"] = triggers["beam_on"][np.searchsorted(triggers["trigger_id"], sel["trigger_id"])]
+    return out

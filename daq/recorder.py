@@ -35,6 +35,7 @@ TABLE_ARRAYS = {
     "peaks": "peaks",
     "veto_hits": "veto_hits",
     "losses": "losses",
+    "selected": "selected",
     "truth_events": "truth/events",
     "truth_windows": "truth/windows",
 }

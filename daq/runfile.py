@@ -14,6 +14,7 @@ Layout (see docs/run-file.md)::
     /raw/veto         int8 (n_triggers, n_samples), compressed; optional
     /dq               DQ rows, one per data-quality interval
     /losses           LOSS rows: every trigger not recorded, with the stage and reason
+    /selected         SELECTED rows: windows passing every cut in the analysis window (fit input)
     /truth/events     TRUTH_EVENT rows (simulation only)
     /truth/windows    TRUTH_WINDOW rows (simulation only)
 
@@ -47,6 +48,7 @@ TABLES: dict[str, np.dtype] = {
     "veto_hits": dtypes.VETO_HIT,
     "dq": dtypes.DQ,
     "losses": dtypes.LOSS,
+    "selected": dtypes.SELECTED,
     "truth/events": dtypes.TRUTH_EVENT,
     "truth/windows": dtypes.TRUTH_WINDOW,
 }

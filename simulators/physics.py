@@ -2,15 +2,11 @@
 
 :class:`CevnsSource` is the one place the detector simulation asks about CEvNS: how many
 recoils to expect per proton on target (prompt and delayed) and what their nuclear-recoil
-energies are. It is deliberately small and self-contained so the analysis package's
-reference prediction can replace it. The calculation:
-
-- flux: ``r * POT / (4 pi L^2)`` neutrinos per flavor; prompt nu_mu is a line at 29.79 MeV
-  (pi+ -> mu+ nu_mu at rest), delayed nu_e and anti-nu_mu have Michel spectra
-  (mu+ -> e+ nu_e anti-nu_mu at rest);
-- cross section: ``dsigma/dT = G_F^2 M / (4 pi) Q_W^2 F^2(q) (1 - M T/(2E^2) - T/E + T^2/(2E^2))``
-  with ``Q_W = N - (1 - 4 sin^2 theta_W) Z`` and the Helm form factor (Lewin-Smith parameters);
-- target: Cs-133 and I-127, one of each per CsI molecule.
+energies are. The physics is the analysis package's (one owner of the cross section, the
+flux and the nuclei): flux ``r * POT / (4 pi L^2)`` per flavor, the prompt nu_mu line and
+the Michel nu_e and anti-nu_mu spectra, dsigma/dT with the Klein-Nystrand form factor on
+Cs-133 and I-127 at the low-Q weak mixing angle. A fit of a simulated run therefore tests
+the DAQ's reconstruction against the very model it fits with.
 
 The arrival-time samplers model the proton pulse as a gaussian of the configured FWHM that
 starts at the POT time (centred one FWHM after it, truncated to +-1 FWHM), convolved with
@@ -22,63 +18,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-# Physical constants (PDG 2022 unless noted).
-G_FERMI_GEV2 = 1.1663788e-5  # Fermi constant [GeV^-2]
-SIN2_THETA_W = 0.23857  # weak mixing angle at low momentum transfer (PDG, MS-bar, Q -> 0)
-HBARC_GEV_FM = 0.1973269804  # hbar c [GeV fm]
-GEV2_TO_CM2 = 0.3893794e-27  # (hbar c)^2: 1 GeV^-2 in cm^2
-AMU_GEV = 0.93149410242  # atomic mass unit [GeV]
-AMU_KG = 1.66053906660e-27  # atomic mass unit [kg]
-MUON_MASS_MEV = 105.6583755  # muon mass [MeV]
-NU_MU_PROMPT_MEV = 29.79  # nu_mu energy from pi+ decay at rest [MeV]
-PION_LIFETIME_NS = 26.033  # charged-pion mean life [ns]
-MUON_LIFETIME_NS = 2196.981  # muon mean life [ns]
+from analysis.constants import AMU_MEV, MUON_LIFETIME_NS, NUCLIDES, PION_LIFETIME_NS, SIN2_THETA_W_LOW_Q
+from analysis.flux import MICHEL_ENDPOINT_MEV, fluence_per_flavor
+from analysis.xsec import max_recoil_kev, recoil_spectrum
 
-# Target nuclei: (Z, N, atomic mass [u]) — AME2020 atomic masses.
-CSI_NUCLEI = {"Cs133": (55, 78, 132.905452), "I127": (53, 74, 126.904473)}
-
-# Helm form-factor parameters (Lewin & Smith, Astropart. Phys. 6 (1996) 87) [fm].
-HELM_S_FM = 0.9
-HELM_A_FM = 0.52
-
-
-def helm_form_factor(q_fm: np.ndarray, mass_number: int) -> np.ndarray:
-    """Helm nuclear form factor F(q) at momentum transfer ``q_fm`` [fm^-1]."""
-    c = 1.23 * mass_number ** (1.0 / 3.0) - 0.60
-    r0 = np.sqrt(c**2 + 7.0 / 3.0 * np.pi**2 * HELM_A_FM**2 - 5.0 * HELM_S_FM**2)
-    x = np.asarray(q_fm, dtype=float) * r0
-    small = x < 1e-2
-    xs = np.where(small, 1.0, x)
-    # 3 j1(x)/x, with its series near x = 0 where the closed form cancels catastrophically
-    three_j1_over_x = np.where(small, 1.0 - x**2 / 10.0, 3.0 * (np.sin(xs) / xs**2 - np.cos(xs) / xs) / xs)
-    return three_j1_over_x * np.exp(-((q_fm * HELM_S_FM) ** 2) / 2.0)
-
-
-def dsigma_dt_cm2_per_kev(e_mev: np.ndarray, t_kev: np.ndarray, z: int, n: int, mass_u: float) -> np.ndarray:
-    """CEvNS differential cross section [cm^2/keV] for neutrino energy ``e_mev`` and recoil ``t_kev``."""
-    m = mass_u * AMU_GEV
-    e = np.asarray(e_mev, dtype=float) * 1e-3
-    t = np.asarray(t_kev, dtype=float) * 1e-6
-    q_w = n - (1.0 - 4.0 * SIN2_THETA_W) * z
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kin = 1.0 - m * t / (2 * e**2) - t / e + t**2 / (2 * e**2)
-    kin = np.where(e > 0, np.clip(kin, 0.0, None), 0.0)
-    q_fm = np.sqrt(2 * m * t) / HBARC_GEV_FM
-    ff = helm_form_factor(q_fm, z + n)
-    per_gev3 = G_FERMI_GEV2**2 * m / (4 * np.pi) * q_w**2 * ff**2 * kin
-    return per_gev3 * GEV2_TO_CM2 * 1e-6
-
-
-def michel_nu_e(e_mev: np.ndarray) -> np.ndarray:
-    """nu_e spectrum from mu+ decay at rest, normalised to 1 [1/MeV]."""
-    m = MUON_MASS_MEV
-    return np.where((e_mev >= 0) & (e_mev <= m / 2), 96 * e_mev**2 * (m - 2 * e_mev) / m**4, 0.0)
-
-
-def michel_nu_mu_bar(e_mev: np.ndarray) -> np.ndarray:
-    """anti-nu_mu spectrum from mu+ decay at rest, normalised to 1 [1/MeV]."""
-    m = MUON_MASS_MEV
-    return np.where((e_mev >= 0) & (e_mev <= m / 2), 16 * e_mev**2 * (3 * m - 4 * e_mev) / m**4, 0.0)
+MEV_PER_KG = 1.0 / 1.78266192e-30  # 1 MeV/c^2 = 1.78266192e-30 kg (CODATA 2018)
+CSI = (NUCLIDES["Cs133"], NUCLIDES["I127"])  # one of each per CsI molecule
 
 
 class CevnsSource:
@@ -88,26 +33,22 @@ class CevnsSource:
     ``simulation.mass_kg``. Recoil energies are nuclear-recoil keV (keVnr).
     """
 
-    def __init__(self, cfg: object, n_recoil: int = 1200, n_energy: int = 1500) -> None:
+    def __init__(self, cfg: object, n_recoil: int = 1200) -> None:
         sim = cfg.simulation
-        flux_per_pot = sim.nu_per_flavor_per_proton / (4 * np.pi * (sim.distance_m * 100.0) ** 2)  # [cm^-2]
-        molecules = sim.mass_kg / (sum(a for _, _, a in CSI_NUCLEI.values()) * AMU_KG)
-        e_max = MUON_MASS_MEV / 2
-        t_max = max(2 * e_max**2 / (a * AMU_GEV * 1e3 + 2 * e_max) for _, _, a in CSI_NUCLEI.values()) * 1e3
+        fluence_per_pot = fluence_per_flavor(sim.nu_per_flavor_per_proton, 1.0, sim.distance_m)  # [cm^-2]
+        molecule_mev = sum(n.atomic_mass_u for n in CSI) * AMU_MEV
+        molecules = sim.mass_kg * MEV_PER_KG / molecule_mev
+        t_max = max(float(max_recoil_kev(MICHEL_ENDPOINT_MEV, n.nuclear_mass_mev)) for n in CSI)
         self.recoil_kevnr = np.linspace(0.0, t_max, n_recoil)
-        e = np.linspace(0.0, e_max, n_energy)
-        delayed_flux = michel_nu_e(e) + michel_nu_mu_bar(e)
-        prompt = np.zeros(n_recoil)
-        delayed = np.zeros(n_recoil)
-        for z, n, a in CSI_NUCLEI.values():
-            prompt += dsigma_dt_cm2_per_kev(np.array(NU_MU_PROMPT_MEV), self.recoil_kevnr, z, n, a)
-            xs = dsigma_dt_cm2_per_kev(e[None, :], self.recoil_kevnr[:, None], z, n, a)
-            delayed += np.trapezoid(xs * delayed_flux[None, :], e, axis=1)
-        scale = flux_per_pot * molecules
+        t = self.recoil_kevnr
+        prompt = sum(recoil_spectrum("prompt", t, n, SIN2_THETA_W_LOW_Q) for n in CSI)
+        delayed = sum(recoil_spectrum(c, t, n, SIN2_THETA_W_LOW_Q) for n in CSI
+                      for c in ("delayed_nue", "delayed_numubar"))
+        scale = fluence_per_pot * molecules
         self._dn_dt = {False: prompt * scale, True: delayed * scale}  # recoils per POT per keVnr
         self._cdf = {}
         for key, dens in self._dn_dt.items():
-            cum = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(self.recoil_kevnr))])
+            cum = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(t))])
             self._cdf[key] = cum
 
     def expected_per_pot(self, threshold_kevnr: float = 0.0) -> tuple[float, float]:
