@@ -5,8 +5,8 @@ A record matches the beam pulse closest to its trigger time within
 stream has moved past it, or once the beam stream has ended; unmatched records are
 flagged (TRIGGER_UNMATCHED) and counted, never dropped. Features come from the numba
 kernels in :mod:`daq.features`, with PE from the running SPE-gain estimate of the
-pretrace peaks (the gain used for a batch is the estimate before that batch, so a replay
-of the same records reproduces the same features).
+pretrace peaks, updated between fixed blocks of trigger ids (so a replay of the same
+records reproduces the same features however they are batched).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STREAM = "events"
 BEAM_WAIT_S = 3.0  # wall time a record waits for its pulse while the beam stream is silent
+GAIN_BLOCK = 64  # triggers that share one SPE-gain value (see EventBuilder._extract)
 
 
 def match_pulses(trigger_times: np.ndarray, pulse_times: np.ndarray, window_ns: int) -> np.ndarray:
@@ -85,6 +86,8 @@ class EventBuilder(Node):
         self.beam_eor: dict[str, Any] | None = None
         self.last_beam_wall = time.monotonic()
         self.gain = SpeGainTracker(self.cfg.features.spe_gain_initial, self.cfg.features.spe_gain_peaks)
+        self.gain_block = -1
+        self.gain_charges: list[np.ndarray] = []
         self.stats = {"unmatched_triggers": 0, "beam_pulses": 0, "matched_pulses": 0}
 
     def inputs(self) -> list[zmq.Socket]:
@@ -138,9 +141,7 @@ class EventBuilder(Node):
         fill_beam(triggers, self.pulses, self.window_ns)
         self.stats["unmatched_triggers"] += int(np.count_nonzero(triggers["pulse_id"] < 0))
         self.stats["matched_pulses"] += int(np.count_nonzero(triggers["pulse_id"] >= 0))
-        feats, peaks = features.extract_features(a["csi"], triggers["trigger_id"], triggers["time"],
-                                                 self.params_f, self.gain.value)
-        self.gain.update(quiet_pretrace_charges(feats, peaks, self.cfg.cuts.afterglow_max_pretrace_peaks))
+        feats, peaks = self._extract(a["csi"], triggers)
         overflow = features_overflow(a["csi"])
         triggers["flags"][overflow] |= dtypes.TRIGGER_CSI_OVERFLOW
         losses = [np.asarray(a.get("losses", np.zeros(0, dtypes.LOSS)))] + self.loss_out
@@ -162,6 +163,29 @@ class EventBuilder(Node):
         # keep only pulses that a later record could still match
         keep_from = int(triggers["time"][-1]) - 10 * self.window_ns
         self.pulses = self.pulses[self.pulses["time"] >= keep_from]
+
+    def _extract(self, csi: np.ndarray, triggers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features with the PE scale of each gain block (GAIN_BLOCK consecutive trigger ids).
+
+        The gain of block b is the tracker's value after every quiet pretrace peak of the
+        blocks before b, so features do not depend on how records were batched: a replay
+        reproduces them bit for bit.
+        """
+        blocks = triggers["trigger_id"] // GAIN_BLOCK
+        cuts = np.flatnonzero(np.diff(blocks)) + 1
+        out_f, out_p = [], []
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(triggers)], strict=True):
+            block = int(blocks[lo])
+            if block != self.gain_block:
+                if self.gain_charges:
+                    self.gain.update(np.concatenate(self.gain_charges))
+                self.gain_charges, self.gain_block = [], block
+            f, p = features.extract_features(csi[lo:hi], triggers["trigger_id"][lo:hi], triggers["time"][lo:hi],
+                                             self.params_f, self.gain.value)
+            self.gain_charges.append(quiet_pretrace_charges(f, p, self.cfg.cuts.afterglow_max_pretrace_peaks))
+            out_f.append(f)
+            out_p.append(p)
+        return np.concatenate(out_f), np.concatenate(out_p)
 
     def on_tick(self) -> None:
         while self.pending and self._decided(self.pending[0]):

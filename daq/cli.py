@@ -156,8 +156,15 @@ def request(cfg: Config, meta: dict[str, Any], timeout_s: float = 5.0) -> dict[s
 
 
 def cmd_control(args: argparse.Namespace) -> int:
+    from daq.supervisor import CONTROL_COMMANDS, read_control_token
+
     cfg = _config(args)
     meta: dict[str, Any] = {"cmd": args.command}
+    if args.command in CONTROL_COMMANDS:
+        token = read_control_token(args.run_dir or cfg.run.directory)
+        if token is None:
+            raise UsageError(f"no control token in {args.run_dir or cfg.run.directory} (give the daemon's --run-dir)")
+        meta["token"] = token
     if args.command == "start":
         meta.update(seed=args.seed, rate_boost=args.rate_boost, speed=args.speed)
     reply = request(cfg, meta, args.timeout)
@@ -226,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("shutdown", "stop the daemon"), ("reset", "leave the error state")):
         c = with_config(sub.add_parser(name, help=text))
         c.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+        c.add_argument("--run-dir", help="the supervisor's run directory (holds its control token)")
         if name == "status":
             c.add_argument("--json", action="store_true")
         if name == "start":

@@ -8,6 +8,9 @@ A run starts downstream first (recorder ... builder), then the sources (beam, re
 no stage sees data before its start. A run stops from the source: the reader ends and
 reports its last trigger time, the beam receiver then delivers pulses past it, and the
 end-of-run travels down the pipeline to the recorder, whose ``run_done`` closes the run.
+Requests that change the run (start, stop, reset, shutdown) must carry the control token,
+a random secret written to ``RUN_DIR/.control-token`` (mode 0600) at start-up: the shift
+crew's control role reads it, a viewer does not have it and can only ask for ``status``.
 A process that dies or stops heartbeating is reported, the run is aborted with the file
 closed and an ``exit_status`` naming the process, and the state becomes ERROR.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -35,6 +39,16 @@ log = logging.getLogger(__name__)
 
 # start order: downstream first; sources last
 PROCESSES = ("recorder", "cuts", "veto", "builder", "beam", "reader")
+CONTROL_COMMANDS = ("start", "stop", "reset", "shutdown")  # need the control token; status does not
+TOKEN_FILE = ".control-token"
+
+
+def read_control_token(run_dir: str | Path) -> str | None:
+    """The control token of the supervisor serving ``run_dir``, if this user may read it."""
+    try:
+        return (Path(run_dir) / TOKEN_FILE).read_text().strip()
+    except OSError:
+        return None
 SOURCES = ("beam", "reader")
 
 
@@ -87,6 +101,13 @@ class Supervisor:
         self.control.setsockopt(zmq.LINGER, 0)
         transport.bind(self.control, cfg.endpoints.control, "control")
         self.procs = {name: ProcessInfo(name) for name in PROCESSES}
+        # the control role: whoever can read this file (mode 0600) may change the run
+        self.token = secrets.token_hex(16)
+        token_path = self.run_dir / TOKEN_FILE
+        token_path.unlink(missing_ok=True)
+        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.token + "\n")
         self.seq = 0
         self.run: RunParameters | None = None
         self.run_started = 0.0
@@ -267,6 +288,12 @@ class Supervisor:
             return
         cmd = req.meta.get("cmd")
         reply: dict[str, Any]
+        if cmd in CONTROL_COMMANDS and not secrets.compare_digest(str(req.meta.get("token", "")), self.token):
+            self.control.send_multipart(transport_reply(
+                {"ok": False, "error": f"not authorised to {cmd}: the request has no valid control token "
+                                       "(viewer role)"}))
+            log.warning("refused %r without a valid control token", cmd)
+            return
         try:
             if cmd == "status":
                 reply = {"ok": True, **self.status()}
@@ -320,6 +347,7 @@ class Supervisor:
     def close(self) -> None:
         for sock in (self.status_in, self.commands, self.control):
             sock.close(0)
+        (self.run_dir / TOKEN_FILE).unlink(missing_ok=True)
 
 
 def transport_reply(meta: dict[str, Any]) -> list[Any]:
