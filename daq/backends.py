@@ -8,28 +8,39 @@ daq.config.BACKENDS_DIGITIZER. See docs/howto-add-backend.md.
 
 from __future__ import annotations
 
+import importlib
+
 from daq.config import Config
 from daq.hardware import BackendUnavailable, BeamBackend, DigitizerBackend
 
+DIGITIZERS = {
+    "simulated": "simulators.devices:SimulatedDigitizer",
+    "replay": "daq.replay:ReplayDigitizer",
+    "niscope": "daq.niscope:NiscopeDigitizer",
+    "caen": "daq.caen:CaenDigitizer",
+}
+BEAMS = {
+    "simulated": "simulators.devices:SimulatedBeam",
+    "replay": "daq.replay:ReplayBeam",
+    "epics": "daq.epics_beam:EpicsBeam",
+}
+
+
+def _load(kind: str, name: str, table: dict[str, str]) -> object:
+    if name not in table:
+        raise BackendUnavailable(f"{kind}.backend = {name!r}: unknown backend (known: {', '.join(table)})")
+    module, cls = table[name].split(":")
+    try:
+        return getattr(importlib.import_module(module), cls)()
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise BackendUnavailable(f"{kind}.backend = {name!r}: this build has no {module} module") from None
+        raise
+
 
 def digitizer(cfg: Config) -> DigitizerBackend:
-    name = cfg.digitizer.backend
-    if name == "simulated":
-        from simulators.devices import SimulatedDigitizer
-
-        return SimulatedDigitizer()
-    raise BackendUnavailable(
-        f"digitizer.backend = {name!r}: this build has no {name} backend yet "
-        "(only 'simulated'); vendor backends are tracked in the real-world-interfaces issue"
-    )
+    return _load("digitizer", cfg.digitizer.backend, DIGITIZERS)  # type: ignore[return-value]
 
 
 def beam(cfg: Config) -> BeamBackend:
-    name = cfg.beam.backend
-    if name == "simulated":
-        from simulators.devices import SimulatedBeam
-
-        return SimulatedBeam()
-    raise BackendUnavailable(
-        f"beam.backend = {name!r}: this build has no {name} backend yet (only 'simulated')"
-    )
+    return _load("beam", cfg.beam.backend, BEAMS)  # type: ignore[return-value]

@@ -59,7 +59,7 @@ class CaenConfig:
 
 @dataclass(frozen=True)
 class DigitizerConfig:
-    backend: str = _doc("simulated | niscope | caen")
+    backend: str = _doc("simulated | replay | niscope | caen")
     sample_rate_hz: float = _doc("sampling rate [Hz]")
     bits: int = _doc("ADC resolution [bits]")
     record_length_ns: int = _doc("record length per trigger [ns]")
@@ -119,7 +119,7 @@ class CutsConfig:
 
 @dataclass(frozen=True)
 class BeamConfig:
-    backend: str = _doc("simulated | epics")
+    backend: str = _doc("simulated | replay | epics")
     rep_rate_hz: float = _doc("pulse repetition rate [Hz]")
     power_mw: float = _doc("nominal beam power [MW]")
     proton_energy_gev: float = _doc("proton kinetic energy [GeV]")
@@ -247,8 +247,8 @@ class Config:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-BACKENDS_DIGITIZER = ("simulated", "niscope", "caen")
-BACKENDS_BEAM = ("simulated", "epics")
+BACKENDS_DIGITIZER = ("simulated", "replay", "niscope", "caen")
+BACKENDS_BEAM = ("simulated", "replay", "epics")
 COMPRESSIONS = ("blosc-lz4", "blosc-zstd", "gzip", "lzf", "none")
 
 
