@@ -70,6 +70,10 @@ class DigitizerBackend(Protocol):
     def fetch(self, max_records: int, timeout_s: float) -> RecordBatch:
         """Up to ``max_records`` records; waits at most ``timeout_s`` for the first."""
 
+    @property
+    def exhausted(self) -> bool:
+        """True once a finite source (a replayed file) has delivered its last record."""
+
     def stop(self) -> int:
         """Disarm. Returns the number of triggers the device generated in this run."""
 

@@ -61,6 +61,7 @@ class DigitizerReader(Node):
         self.device.configure(self.cfg, params)
         self.read = self.lost = 0
         self.pending = []
+        self.exhausted_reported = False
         self.send_lossless(self.out, self.message(STREAM, "sor", meta={"params": meta["params"]}))
         self.device.start()
 
@@ -91,6 +92,9 @@ class DigitizerReader(Node):
         if self.state != "running" or self.device is None:
             return
         self._fetch(0.01)
+        if getattr(self.device, "exhausted", False) and not self.exhausted_reported:
+            self.exhausted_reported = True
+            self.report("exhausted")  # a finite source ended: the supervisor stops the run
         n_pending = sum(len(b) for b in self.pending)
         if n_pending >= self.cfg.run.batch_max_triggers or (
             self.pending and time.monotonic() - self.pending_since >= self.cfg.run.batch_max_latency_s

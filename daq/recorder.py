@@ -79,7 +79,9 @@ class Recorder(Node):
                 compression=self.cfg.recorder.compression,
                 chunk_records=self.cfg.recorder.chunk_records,
                 attrs={"seed": params.seed, "rate_boost": params.rate_boost, "speed": params.speed,
-                       "config_path": self.cfg.path, "backend": self.cfg.digitizer.backend},
+                       "config_path": self.cfg.path, "backend": self.cfg.digitizer.backend,
+                       "lineage": json.dumps({"config_sha256": self.cfg.sha256, "code_version": daq.__version__,
+                                              **meta.get("lineage", {})})},
             )
         except RunFileError as exc:
             self._fail(str(exc))

@@ -157,7 +157,8 @@ class Supervisor:
 
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, seed: int | None = None, rate_boost: float | None = None, speed: float | None = None,
-                  start_time_ns: int | None = None) -> RunParameters:
+                  start_time_ns: int | None = None, lineage: dict[str, Any] | None = None) -> RunParameters:
+        """Start a run; ``lineage`` (input files, their config hash...) goes into the run file."""
         sim = self.cfg.simulation
         self.fsm.fire("start")
         number = runs.next_run_number(self.run_dir)
@@ -167,7 +168,7 @@ class Supervisor:
                                  speed=sim.speed if speed is None else speed, start_time_ns=int(t0))
         self.run_file = None
         self.last_run = None
-        self._start_meta = {"params": asdict(self.run), "run_dir": str(self.run_dir)}
+        self._start_meta = {"params": asdict(self.run), "run_dir": str(self.run_dir), "lineage": lineage or {}}
         self._start_pending = set(PROCESSES)
         self._last_start_sent = 0.0
         self.run_started = time.monotonic()
@@ -238,7 +239,10 @@ class Supervisor:
 
     def _on_event(self, source: str, meta: dict[str, Any]) -> None:
         event = meta.get("event")
-        if event == "file_open":
+        if event == "exhausted" and self.state is RunState.RUNNING:
+            log.info("%s: source exhausted; stopping the run", source)
+            self.stop_run()
+        elif event == "file_open":
             self.run_file = meta.get("file")
         elif event == "stopped" and source == "reader" and self.run is not None:
             until = int(meta.get("last_trigger_time_ns", 0)) + self.cfg.beam.match_window_ns

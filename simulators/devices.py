@@ -68,6 +68,8 @@ class _Pacer:
 class SimulatedDigitizer:
     """The simulated two-channel digitizer (CsI PMT and muon veto), one record per pulse."""
 
+    exhausted = False  # an endless source: the beam runs until the run is stopped
+
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
     ) -> None:
