@@ -186,10 +186,13 @@ def cmd_control(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     import importlib
 
+    from daq import logs
+
     cfg = _config(args)
-    _logging(args.verbose, f"%(asctime)s %(levelname)s {args.name}: %(message)s")
     module, cls = NODE_CLASSES[args.name]
     node = getattr(importlib.import_module(module), cls)(cfg)
+    logs.setup(args.name, args.log_dir, lambda: node.params.run_number if node.params else None,
+               cfg.supervisor.log_max_bytes, cfg.supervisor.log_backups, args.verbose)
     return node.run_forever()
 
 
@@ -242,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = with_config(sub.add_parser("process", help="run one DAQ process (the supervisor starts these)"))
     pr.add_argument("name", choices=sorted(NODE_CLASSES))
+    pr.add_argument("--log-dir", help="write a rotating NAME.log there (default: stderr)")
     pr.set_defaults(func=cmd_process)
 
     cc = with_config(sub.add_parser("config", help="validate a config; --reference prints every key"))

@@ -222,6 +222,12 @@ class SupervisorConfig:
     heartbeat_timeout_s: float = _doc("a process silent this long is declared dead [s]")
     startup_timeout_s: float = _doc("longest wait for all processes to report ready [s]")
     stop_timeout_s: float = _doc("longest wait for the end of run to reach the recorder [s]")
+    remote: list[str] = _doc("processes started elsewhere (`sevens process NAME` on their host): "
+                             "the supervisor does not launch them and watches them by heartbeat only", [])
+    metrics_port: int = _doc("port of the Prometheus /metrics endpoint on metrics_host; 0 = off", 0)
+    metrics_host: str = _doc("address the metrics endpoint binds (loopback unless opened on purpose)", "127.0.0.1")
+    log_max_bytes: int = _doc("size at which a process log file rotates [bytes]", 10_000_000)
+    log_backups: int = _doc("rotated log files kept per process", 5)
 
 
 @dataclass(frozen=True)
@@ -385,6 +391,14 @@ def _check(cfg: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: expected a positive number, got {value}")
+    from daq.supervisor_names import PROCESS_NAMES
+
+    for name in cfg.supervisor.remote:
+        if name not in PROCESS_NAMES:
+            raise ConfigError(f"supervisor.remote: expected process names from {PROCESS_NAMES}, got {name!r}")
+    if not 0 <= cfg.supervisor.metrics_port < 65536:
+        raise ConfigError(
+            f"supervisor.metrics_port: expected 0 (off) or a port number, got {cfg.supervisor.metrics_port}")
     for key in ENDPOINT_KEYS:
         ep = getattr(cfg.endpoints, key)
         if not ep.startswith(("tcp://", "ipc://", "inproc://")):

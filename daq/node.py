@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import time
 from dataclasses import asdict
 from typing import Any
@@ -117,6 +118,7 @@ class Node:
         meta = {
             "name": self.name,
             "pid": os.getpid(),
+            "host": socket.gethostname(),
             "state": self.state,
             "run": self.params.run_number if self.params else None,
             "time_ns": time.time_ns(),

@@ -58,15 +58,21 @@ class ProcessInfo:
     popen: subprocess.Popen | None = None
     last_seen: float = 0.0
     heartbeat: dict[str, Any] = field(default_factory=dict)
+    remote: bool = False  # started elsewhere; known only by its heartbeats
+    timeout_s: float = 2.0
 
     def alive(self) -> bool:
+        if self.remote:
+            return bool(self.last_seen) and time.monotonic() - self.last_seen <= self.timeout_s
         return self.popen is not None and self.popen.poll() is None
 
     def status(self) -> dict[str, Any]:
         hb = self.heartbeat
         return {
             "name": self.name,
-            "pid": self.popen.pid if self.popen else None,
+            "pid": self.popen.pid if self.popen else hb.get("pid"),
+            "host": hb.get("host"),
+            "remote": self.remote,
             "alive": self.alive(),
             "state": hb.get("state", "unknown"),
             "heartbeat_age_s": round(time.monotonic() - self.last_seen, 3) if self.last_seen else None,
@@ -100,7 +106,8 @@ class Supervisor:
         self.control = self.ctx.socket(zmq.REP)
         self.control.setsockopt(zmq.LINGER, 0)
         transport.bind(self.control, cfg.endpoints.control, "control")
-        self.procs = {name: ProcessInfo(name) for name in PROCESSES}
+        self.procs = {name: ProcessInfo(name, remote=name in cfg.supervisor.remote,
+                                        timeout_s=cfg.supervisor.heartbeat_timeout_s) for name in PROCESSES}
         # the control role: whoever can read this file (mode 0600) may change the run
         self.token = secrets.token_hex(16)
         token_path = self.run_dir / TOKEN_FILE
@@ -118,6 +125,13 @@ class Supervisor:
         self._start_pending: set[str] = set()
         self._start_meta: dict[str, Any] = {}
         self._last_start_sent = 0.0
+        self.metrics = None
+        self._next_snapshot = 0.0
+        if cfg.supervisor.metrics_port:
+            from daq.metrics import MetricsServer
+
+            self.metrics = MetricsServer(cfg.supervisor.metrics_host, cfg.supervisor.metrics_port)
+            log.info("metrics at http://%s:%d/metrics", cfg.supervisor.metrics_host, self.metrics.port)
 
     # -- processes -----------------------------------------------------------------------
     @property
@@ -128,13 +142,18 @@ class Supervisor:
         self.fsm.fire("launch")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         for name, info in self.procs.items():
-            logf = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-            cmd = [sys.executable, "-m", "daq.cli", "process", name, "--config", self.cfg.path]
-            info.popen = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
-                                          stdin=subprocess.DEVNULL)
-            logf.close()
             info.last_seen = 0.0
-        log.info("launched %s", ", ".join(f"{n}[{p.popen.pid}]" for n, p in self.procs.items() if p.popen))
+            if info.remote:
+                continue
+            # the process writes its own rotating log; this file only catches what escapes logging
+            out = open(self.log_dir / f"{name}.stdout", "ab")  # noqa: SIM115 - handed to the child
+            cmd = [sys.executable, "-m", "daq.cli", "process", name, "--config", self.cfg.path,
+                   "--log-dir", str(self.log_dir)]
+            info.popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                          stdin=subprocess.DEVNULL)
+            out.close()
+        log.info("launched %s; remote: %s", ", ".join(f"{n}[{p.popen.pid}]" for n, p in self.procs.items()
+                                                      if p.popen), ", ".join(self.cfg.supervisor.remote) or "none")
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.cfg.supervisor.startup_timeout_s
@@ -212,6 +231,9 @@ class Supervisor:
         if self.control in events:
             self._serve_control()
         self._check_health()
+        if self.metrics is not None and time.monotonic() >= self._next_snapshot:
+            self.metrics.snapshot = self.status()
+            self._next_snapshot = time.monotonic() + 1.0
         if self.state is RunState.RUNNING:
             self._push_start()
         if self.state is RunState.STOPPING and time.monotonic() > self._stop_deadline:
@@ -262,6 +284,12 @@ class Supervisor:
             return
         now = time.monotonic()
         for name, info in self.procs.items():
+            if info.remote:
+                if self.state is not RunState.LAUNCHING and not info.alive():
+                    self._fail(f"remote process {name} stopped heartbeating "
+                               f"({now - info.last_seen:.1f} s; last from {info.heartbeat.get('host')})")
+                    return
+                continue
             if not info.alive():
                 code = info.popen.returncode if info.popen else None
                 self._fail(f"process {name} died (exit code {code}); see {self.log_dir / (name + '.log')}")
@@ -329,12 +357,14 @@ class Supervisor:
 
     def shutdown(self) -> None:
         """Ask every process to exit; terminate any that do not."""
-        for _ in range(3):
-            self._send("exit")
+        local = [name for name, info in self.procs.items() if not info.remote]
+        for _ in range(3):  # remote processes stay up for the next supervisor (systemd owns them)
+            for name in local:
+                self._send("exit", target=name)
             time.sleep(0.05)
         deadline = time.monotonic() + 5.0
         for info in self.procs.values():
-            if info.popen is None:
+            if info.popen is None:  # remote processes keep running for the next supervisor
                 continue
             try:
                 info.popen.wait(max(0.1, deadline - time.monotonic()))
@@ -352,6 +382,8 @@ class Supervisor:
         for sock in (self.status_in, self.commands, self.control):
             sock.close(0)
         (self.run_dir / TOKEN_FILE).unlink(missing_ok=True)
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 def transport_reply(meta: dict[str, Any]) -> list[Any]:
