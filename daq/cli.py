@@ -42,8 +42,17 @@ def _logging(verbose: bool, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(me
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return config_mod.load(args.config)
+def _config(args: argparse.Namespace, role: str | None = None) -> Config:
+    """Load the config; with ``role``, also this process's CURVE keys (if configured)."""
+    cfg = config_mod.load(args.config)
+    if role is not None:
+        from daq import security
+
+        try:
+            security.configure(cfg.security.keys_dir, role)
+        except security.SecurityError as exc:
+            raise UsageError(str(exc)) from None
+    return cfg
 
 
 # -- sevens daq ----------------------------------------------------------------------------
@@ -51,7 +60,7 @@ def cmd_daq(args: argparse.Namespace) -> int:
     from daq.summary import human, run_summary, to_json
     from daq.supervisor import Supervisor, SupervisorError
 
-    cfg = _config(args)
+    cfg = _config(args, "daq")
     if args.simulate and (cfg.digitizer.backend != "simulated" or cfg.beam.backend != "simulated"):
         cfg = config_mod.with_overrides(cfg, {"digitizer": {"backend": "simulated"},
                                               "beam": {"backend": "simulated"}})
@@ -119,7 +128,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def cmd_daemon(args: argparse.Namespace) -> int:
     from daq.supervisor import Supervisor
 
-    cfg = _config(args)
+    cfg = _config(args, "daq")
     _logging(args.verbose)
     sup = Supervisor(cfg, args.run_dir)
     stop = {"flag": False}
@@ -145,7 +154,7 @@ def request(cfg: Config, meta: dict[str, Any], timeout_s: float = 5.0) -> dict[s
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(cfg.endpoints.control)
+    transport.connect(sock, cfg.endpoints.control)
     try:
         transport.send(sock, Message(stream="control", kind="command", source="cli", meta=meta))
         if not sock.poll(int(timeout_s * 1000)):
@@ -158,13 +167,15 @@ def request(cfg: Config, meta: dict[str, Any], timeout_s: float = 5.0) -> dict[s
 def cmd_control(args: argparse.Namespace) -> int:
     from daq.supervisor import CONTROL_COMMANDS, read_control_token
 
-    cfg = _config(args)
+    cfg = _config(args, args.role)
     meta: dict[str, Any] = {"cmd": args.command}
     if args.command in CONTROL_COMMANDS:
         token = read_control_token(args.run_dir or cfg.run.directory)
-        if token is None:
-            raise UsageError(f"no control token in {args.run_dir or cfg.run.directory} (give the daemon's --run-dir)")
-        meta["token"] = token
+        if token is None and not (cfg.security.keys_dir and args.role == "control"):
+            raise UsageError(f"no control token in {args.run_dir or cfg.run.directory} (give the daemon's "
+                             "--run-dir, or use CURVE keys with the control role)")
+        if token is not None:
+            meta["token"] = token
     if args.command == "start":
         meta.update(seed=args.seed, rate_boost=args.rate_boost, speed=args.speed)
     reply = request(cfg, meta, args.timeout)
@@ -188,12 +199,23 @@ def cmd_process(args: argparse.Namespace) -> int:
 
     from daq import logs
 
-    cfg = _config(args)
+    cfg = _config(args, "daq")
     module, cls = NODE_CLASSES[args.name]
     node = getattr(importlib.import_module(module), cls)(cfg)
     logs.setup(args.name, args.log_dir, lambda: node.params.run_number if node.params else None,
                cfg.supervisor.log_max_bytes, cfg.supervisor.log_backups, args.verbose)
     return node.run_forever()
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from daq import security
+
+    made = security.generate(args.directory)
+    for name, path in made.items():
+        print(f"{name:8s} {path}")
+    print(f"set security.keys_dir = {str(args.directory)!r} in the config of every host; copy {args.directory} "
+          "to each host (control.key_secret only where the shift crew may change the run)")
+    return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -237,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
         c = with_config(sub.add_parser(name, help=text))
         c.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
         c.add_argument("--run-dir", help="the supervisor's run directory (holds its control token)")
+        c.add_argument("--role", choices=("control", "viewer"), default="control",
+                       help="CURVE identity to use when security.keys_dir is set (default: control)")
         if name == "status":
             c.add_argument("--json", action="store_true")
         if name == "start":
@@ -248,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--log-dir", help="write a rotating NAME.log there (default: stderr)")
     pr.set_defaults(func=cmd_process)
 
+    kg = sub.add_parser("keys", help="CURVE keys: `sevens keys generate DIR`")
+    kg.add_argument("action", choices=["generate"])
+    kg.add_argument("directory")
+    kg.set_defaults(func=cmd_keys)
+
     cc = with_config(sub.add_parser("config", help="validate a config; --reference prints every key"))
     cc.add_argument("--reference", action="store_true")
     cc.set_defaults(func=cmd_config)
@@ -255,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     from analysis.cli import add_commands
 
     add_commands(sub)
+    from daq.interfaces_cli import add_commands as add_interfaces; add_interfaces(sub)  # noqa: E702, I001
     return p
 
 

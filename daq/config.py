@@ -50,11 +50,20 @@ class NiscopeConfig:
     resource: str = _doc("NI-SCOPE resource name", "PXI1Slot2")
     vertical_range_v: float = _doc("vertical range [V]", 0.4)
     trigger_source: str = _doc("trigger source name", "TRIG")
+    coupling: str = _doc("vertical coupling: DC | AC", "DC")
+    channels: list[str] = _doc("device channel of each digitizer.channels entry, in that order", ["0", "1"])
+    trigger_type: str = _doc("digital (TTL beam trigger) | edge (analog level on trigger_source)", "digital")
+    trigger_level_v: float = _doc("edge trigger level [V] (trigger_type = edge)", 1.0)
+    trigger_slope: str = _doc("trigger slope: positive | negative", "positive")
 
 
 @dataclass(frozen=True)
 class CaenConfig:
     url: str = _doc("CAEN FELib device URL", "dig2://caen.internal/usb/0")
+    channels: list[int] = _doc("board channel of each digitizer.channels entry, in that order", [0, 1])
+    trigger_source: str = _doc("value of the board's /par/AcqTriggerSource (e.g. TrgIn, SwTrg)", "TrgIn")
+    dc_offset_percent: float = _doc("/ch/N/par/DCOffset of the used channels [% of range]", 50.0)
+    timestamp_tick_ns: float = _doc("length of one TIMESTAMP count [ns] (check your board's manual)", 8.0)
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,19 @@ class CutsConfig:
 
 
 @dataclass(frozen=True)
+class EpicsConfig:
+    prefix: str = _doc("prefix of every beam PV name", "SNS:BEAM:")
+    pulse_id_pv: str = _doc("PV (after prefix) of the pulse id", "PULSE_ID")
+    pot_pv: str = _doc("PV of the protons on target of the pulse", "POT")
+    power_pv: str = _doc("PV of the beam power [MW]", "POWER_MW")
+    beam_on_pv: str = _doc("PV of the beam-on flag (non-zero = beam)", "BEAM_ON")
+    good_pv: str = _doc("PV of the good-pulse flag; empty = beam on and POT > 0", "GOOD")
+    connect_timeout_s: float = _doc("longest wait for every PV to connect and send a value [s]", 1.5)
+    assembly_timeout_s: float = _doc("a pulse missing a PV update this long after its first is counted missed [s]",
+                                     0.5)
+
+
+@dataclass(frozen=True)
 class BeamConfig:
     backend: str = _doc("simulated | replay | epics")
     rep_rate_hz: float = _doc("pulse repetition rate [Hz]")
@@ -125,6 +147,7 @@ class BeamConfig:
     proton_energy_gev: float = _doc("proton kinetic energy [GeV]")
     pulse_fwhm_ns: float = _doc("proton pulse full width at half maximum [ns]")
     match_window_ns: int = _doc("largest |trigger time - pulse time| that matches [ns]")
+    epics: EpicsConfig = _doc("EPICS (Channel Access) beam backend settings", None)
 
 
 @dataclass(frozen=True)
@@ -231,6 +254,11 @@ class SupervisorConfig:
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    keys_dir: str = _doc("CURVE keys made by `sevens keys generate DIR`; empty = no CURVE, loopback only", "")
+
+
+@dataclass(frozen=True)
 class Config:
     run: RunConfig = _doc("run files and batching")
     digitizer: DigitizerConfig = _doc("digitizer")
@@ -244,6 +272,7 @@ class Config:
     endpoints: EndpointsConfig = _doc("ZeroMQ endpoints")
     recorder: RecorderConfig = _doc("run file")
     supervisor: SupervisorConfig = _doc("run control")
+    security: SecurityConfig = _doc("ZeroMQ CURVE authentication", None)
     # not from the file:
     path: str = ""
     text: str = ""
@@ -338,6 +367,7 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"digitizer.backend: expected one of {BACKENDS_DIGITIZER}, got {d.backend!r}")
     if cfg.beam.backend not in BACKENDS_BEAM:
         raise ConfigError(f"beam.backend: expected one of {BACKENDS_BEAM}, got {cfg.beam.backend!r}")
+    _check_hardware_tables(cfg)
     if cfg.recorder.compression not in COMPRESSIONS:
         raise ConfigError(f"recorder.compression: expected one of {COMPRESSIONS}, got {cfg.recorder.compression!r}")
     if d.polarity not in (-1, 1):
@@ -403,6 +433,32 @@ def _check(cfg: Config) -> None:
         ep = getattr(cfg.endpoints, key)
         if not ep.startswith(("tcp://", "ipc://", "inproc://")):
             raise ConfigError(f"endpoints.{key}: expected tcp://host:port or ipc://path, got {ep!r}")
+
+
+def _check_hardware_tables(cfg: Config) -> None:
+    """Checks of digitizer.niscope, digitizer.caen and beam.epics (used or not: a typo fails early)."""
+    n = cfg.digitizer.niscope
+    choices = {"digitizer.niscope.coupling": (n.coupling, ("DC", "AC")),
+               "digitizer.niscope.trigger_type": (n.trigger_type, ("digital", "edge")),
+               "digitizer.niscope.trigger_slope": (n.trigger_slope, ("positive", "negative"))}
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key}: expected one of {allowed}, got {value!r}")
+    lists = {"digitizer.niscope.channels": n.channels, "digitizer.caen.channels": cfg.digitizer.caen.channels}
+    for key, chans in lists.items():
+        if len(chans) != len(cfg.digitizer.channels) or len(set(chans)) != len(chans):
+            raise ConfigError(f"{key}: expected {len(cfg.digitizer.channels)} distinct channels, one per "
+                              f"digitizer.channels entry {cfg.digitizer.channels}, got {chans}")
+    if cfg.digitizer.caen.timestamp_tick_ns <= 0:
+        raise ConfigError(f"digitizer.caen.timestamp_tick_ns: expected a positive number, got "
+                          f"{cfg.digitizer.caen.timestamp_tick_ns}")
+    e = cfg.beam.epics
+    for key in ("connect_timeout_s", "assembly_timeout_s"):
+        if getattr(e, key) <= 0:
+            raise ConfigError(f"beam.epics.{key}: expected a positive number, got {getattr(e, key)}")
+    for key in ("pulse_id_pv", "pot_pv", "power_pv", "beam_on_pv"):
+        if not getattr(e, key):
+            raise ConfigError(f"beam.epics.{key}: expected a PV name (only good_pv may be empty)")
 
 
 def parse(text: str, path: str = "<string>") -> Config:

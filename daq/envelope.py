@@ -46,6 +46,7 @@ class Message:
     seq: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    user_id: str | None = None  # the sender's authenticated identity (CURVE), set on receipt; not sent
 
 
 def _descr(dtype: np.dtype) -> Any:

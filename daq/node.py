@@ -42,7 +42,7 @@ class Node:
         self.status = self.ctx.socket(zmq.PUSH)
         self.status.setsockopt(zmq.SNDHWM, 20)
         self.status.setsockopt(zmq.LINGER, 500)
-        self.status.connect(cfg.endpoints.status)
+        transport.connect(self.status, cfg.endpoints.status)
         self.state = "idle"
         self.params: RunParameters | None = None
         self.extra: dict[str, Any] = {}

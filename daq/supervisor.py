@@ -29,7 +29,7 @@ from typing import Any
 
 import zmq
 
-from daq import runs, transport
+from daq import runs, security, transport
 from daq.config import Config
 from daq.envelope import EnvelopeError, Message
 from daq.hardware import RunParameters
@@ -320,10 +320,12 @@ class Supervisor:
             return
         cmd = req.meta.get("cmd")
         reply: dict[str, Any]
-        if cmd in CONTROL_COMMANDS and not secrets.compare_digest(str(req.meta.get("token", "")), self.token):
+        authorised = (secrets.compare_digest(str(req.meta.get("token", "")), self.token)
+                      or security.is_control(req.user_id))
+        if cmd in CONTROL_COMMANDS and not authorised:
             self.control.send_multipart(transport_reply(
-                {"ok": False, "error": f"not authorised to {cmd}: the request has no valid control token "
-                                       "(viewer role)"}))
+                {"ok": False, "error": f"not authorised to {cmd}: the request has neither the control token "
+                                       "nor a control key (viewer role)"}))
             log.warning("refused %r without a valid control token", cmd)
             return
         try:

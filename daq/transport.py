@@ -5,8 +5,9 @@ Lossless links (PUSH -> PULL) block the sender when the receiver falls behind
 never block: a message that would wait is dropped and counted by the publisher, and
 the subscriber counts the gap from the sequence numbers.
 
-Receivers and publishers bind; senders and subscribers connect. Non-loopback binds are
-refused unless CURVE keys are configured (not yet available: see docs/deployment.md).
+Receivers and publishers bind; senders and subscribers connect. With CURVE keys configured
+(:mod:`daq.security`) every binding socket is a CURVE server behind the ZAP authenticator
+and every connecting socket a CURVE client; without keys, a bind beyond loopback is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import zmq
 
-from daq import envelope
+from daq import envelope, security
 from daq.envelope import Message
 
 
@@ -42,12 +43,15 @@ def is_loopback(endpoint: str) -> bool:
 
 
 def bind(sock: zmq.Socket, endpoint: str, what: str) -> None:
-    """Bind ``sock``; refuse a non-loopback address (it would need CURVE authentication)."""
-    if not is_loopback(endpoint):
+    """Bind ``sock`` (as a CURVE server when keys are configured); refuse a non-loopback
+    address without keys."""
+    if security.active() is None and not is_loopback(endpoint):
         raise EndpointError(
-            f"endpoints.{what} = {endpoint!r} binds beyond loopback; that needs ZeroMQ CURVE keys, "
-            "which this build does not configure yet (use 127.0.0.1 or ipc://)"
+            f"endpoints.{what} = {endpoint!r} binds beyond loopback, which needs ZeroMQ CURVE "
+            "authentication: make keys with `sevens keys generate DIR` and set security.keys_dir = DIR "
+            "(or bind to 127.0.0.1 / ipc://)"
         )
+    security.serve(sock)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
@@ -66,7 +70,7 @@ def push(ctx: zmq.Context, endpoint: str, hwm: int) -> zmq.Socket:
     sock = ctx.socket(zmq.PUSH)
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.LINGER, 2000)
-    sock.connect(endpoint)
+    connect(sock, endpoint)
     return sock
 
 
@@ -83,8 +87,14 @@ def subscriber(ctx: zmq.Context, endpoint: str, hwm: int = 1000) -> zmq.Socket:
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
-    sock.connect(endpoint)
+    connect(sock, endpoint)
     return sock
+
+
+def connect(sock: zmq.Socket, endpoint: str) -> None:
+    """Connect ``sock`` (as a CURVE client when keys are configured)."""
+    security.client(sock)
+    sock.connect(endpoint)
 
 
 def send(sock: zmq.Socket, msg: Message, flags: int = 0) -> None:
@@ -104,4 +114,10 @@ def try_send(sock: zmq.Socket, msg: Message) -> bool:
 def recv(sock: zmq.Socket, flags: int = 0) -> Message:
     """Receive one message; raises envelope.EnvelopeError if malformed."""
     frames = sock.recv_multipart(flags=flags, copy=False)
-    return envelope.unpack(frames)
+    msg = envelope.unpack(frames)
+    if security.active() is not None:
+        try:
+            msg.user_id = frames[0].get("User-Id")
+        except zmq.ZMQError:
+            msg.user_id = None
+    return msg
