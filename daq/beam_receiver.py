@@ -26,12 +26,13 @@ class BeamReceiver(Node):
         super().__init__(cfg)
         self.out = transport.push(self.ctx, cfg.endpoints.beam, cfg.endpoints.lossless_hwm)
         self.device: BeamBackend | None = None
+        self.backend_class = type(backends.beam(cfg))  # import before the first heartbeat
         self.pulses = 0
         self.missed = 0
         self.last_time = 0
 
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
-        self.device = backends.beam(self.cfg)
+        self.device = self.backend_class()
         self.device.configure(self.cfg, params)
         self.pulses = self.missed = 0
         self.device.start()

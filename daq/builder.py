@@ -93,6 +93,9 @@ class EventBuilder(Node):
     def inputs(self) -> list[zmq.Socket]:
         return [self.records, self.beam]
 
+    def input_stream(self, sock: zmq.Socket) -> str | None:
+        return {id(self.beam): "beam", id(self.records): "records"}.get(id(sock))
+
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
         self._reset()
 

@@ -245,6 +245,9 @@ class SupervisorConfig:
     heartbeat_timeout_s: float = _doc("a process silent this long is declared dead [s]")
     startup_timeout_s: float = _doc("longest wait for all processes to report ready [s]")
     stop_timeout_s: float = _doc("longest wait for the end of run to reach the recorder [s]")
+    restart_policy: str = _doc("restart | stop: what a process death during a run leads to (sources always stop)",
+                               "restart")
+    max_restarts: int = _doc("restarts of one process within a run before the run stops instead", 3)
     remote: list[str] = _doc("processes started elsewhere (`sevens process NAME` on their host): "
                              "the supervisor does not launch them and watches them by heartbeat only", [])
     metrics_port: int = _doc("port of the Prometheus /metrics endpoint on metrics_host; 0 = off", 0)
@@ -256,6 +259,11 @@ class SupervisorConfig:
 @dataclass(frozen=True)
 class SecurityConfig:
     keys_dir: str = _doc("CURVE keys made by `sevens keys generate DIR`; empty = no CURVE, loopback only", "")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    files: list[str] = _doc("run files the replay backends read, in order (a run and its sub-runs)", [])
 
 
 @dataclass(frozen=True)
@@ -273,6 +281,7 @@ class Config:
     recorder: RecorderConfig = _doc("run file")
     supervisor: SupervisorConfig = _doc("run control")
     security: SecurityConfig = _doc("ZeroMQ CURVE authentication", None)
+    replay: ReplayConfig = _doc("replay of recorded runs (digitizer.backend = beam.backend = 'replay')", None)
     # not from the file:
     path: str = ""
     text: str = ""
@@ -423,6 +432,9 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"{key}: expected a positive number, got {value}")
     from daq.supervisor_names import PROCESS_NAMES
 
+    if cfg.supervisor.restart_policy not in ("restart", "stop"):
+        raise ConfigError(
+            f"supervisor.restart_policy: expected 'restart' or 'stop', got {cfg.supervisor.restart_policy!r}")
     for name in cfg.supervisor.remote:
         if name not in PROCESS_NAMES:
             raise ConfigError(f"supervisor.remote: expected process names from {PROCESS_NAMES}, got {name!r}")

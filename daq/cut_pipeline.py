@@ -44,6 +44,9 @@ class CutPipeline(Node):
     def inputs(self) -> list[zmq.Socket]:
         return [self.vetoed]
 
+    def input_stream(self, sock: zmq.Socket) -> str | None:
+        return "vetoed"
+
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
         self.dq = DQAccumulator(self.cfg)
         self.fail_counts = dict.fromkeys(dtypes.CUT_NAMES.values(), 0)

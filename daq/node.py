@@ -22,7 +22,7 @@ from typing import Any
 
 import zmq
 
-from daq import envelope, transport
+from daq import envelope, streams, transport
 from daq.config import Config
 from daq.envelope import Message
 from daq.hardware import RunParameters
@@ -54,6 +54,7 @@ class Node:
             "queue_depth": 0,
             "losses": 0,
             "malformed": 0,
+            "errors": 0,
             "gaps": 0,
             "blocked_s": 0.0,
         }
@@ -68,6 +69,10 @@ class Node:
         """Sockets whose messages go to :meth:`on_message`."""
         return []
 
+    def input_stream(self, sock: zmq.Socket) -> str | None:
+        """The data stream expected on ``sock`` (checked by daq.streams), None for no check."""
+        return None
+
     def on_message(self, sock: zmq.Socket, msg: Message) -> None:
         """One decoded input message."""
 
@@ -76,6 +81,9 @@ class Node:
 
     def on_stop(self, meta: dict[str, Any]) -> None:
         """The supervisor asks the run to end (sources act on it); ``meta`` is the command's."""
+
+    def on_note(self, meta: dict[str, Any]) -> None:
+        """Information from the supervisor (e.g. the run's process restarts so far)."""
 
     def on_abort(self, reason: str) -> None:
         """The run ends without a complete end-of-run (a process died); close what is open."""
@@ -143,6 +151,14 @@ class Node:
             self.counters["malformed"] += 1
             log.warning("%s: malformed message dropped: %s", self.name, exc)
             return None
+        stream = None if sock is self.commands else self.input_stream(sock)
+        if stream is not None:
+            try:
+                streams.validate(msg, stream, self.cfg.digitizer.n_samples)
+            except envelope.EnvelopeError as exc:
+                self.counters["malformed"] += 1
+                log.warning("%s: malformed %s message dropped: %s", self.name, stream, exc)
+                return None
         self.counters["msgs_in"] += 1
         missed = self.gaps(msg)
         if missed:
@@ -162,9 +178,12 @@ class Node:
                 return  # repeated start (the supervisor repeats until all acknowledge)
             self.params = params
             self.gaps = envelope.GapDetector()
-            self.state = "running"
+            self.state = "starting"  # on_start may take seconds (a device to configure): say so first
+            self.heartbeat(force=True)
             log.info("%s: run %d starts", self.name, params.run_number)
             self.on_start(params, msg.meta)
+            if self.state == "starting":  # on_start may have failed and gone idle
+                self.state = "running"
             self.heartbeat(force=True)
         elif cmd == "stop":
             if self.state == "running" and msg.meta.get("run") == (self.params and self.params.run_number):
@@ -176,6 +195,8 @@ class Node:
                 self.on_abort(str(msg.meta.get("reason", "aborted")))
                 self.state = "idle"
                 self.heartbeat(force=True)
+        elif cmd == "note":
+            self.on_note(msg.meta)
         elif cmd == "exit":
             self._exit = True
         elif cmd == "ping":
@@ -189,6 +210,17 @@ class Node:
             self.counters["msgs_in"] -= 1  # commands are not data
             if msg.kind == "command":
                 self._command(msg)
+
+    def _handle(self, sock: zmq.Socket, msg: Message) -> None:
+        """on_message, with a bug in it reported (and the run stopped) rather than killing the process."""
+        try:
+            self.on_message(sock, msg)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            self.counters["errors"] += 1
+            log.exception("%s: error handling %s/%s message seq %d", self.name, msg.stream, msg.kind, msg.seq)
+            self.report("error", reason=f"{type(exc).__name__} handling {msg.stream} {msg.kind}: {exc}")
 
     def run_forever(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_exit", True))
@@ -210,7 +242,7 @@ class Node:
                             msg = self.receive(sock)
                             if msg is None:
                                 break
-                            self.on_message(sock, msg)
+                            self._handle(sock, msg)
                             self.heartbeat()
                 self.on_tick()
                 self.heartbeat()

@@ -50,6 +50,7 @@ class DigitizerReader(Node):
         super().__init__(cfg)
         self.out = transport.push(self.ctx, cfg.endpoints.records, cfg.endpoints.lossless_hwm)
         self.device: DigitizerBackend | None = None
+        self.backend_class = type(backends.digitizer(cfg))  # import (and JIT-load) before the first heartbeat
         self.pending: list[RecordBatch] = []
         self.pending_since = 0.0
         self.read = 0
@@ -57,7 +58,7 @@ class DigitizerReader(Node):
         self.last_trigger_time = 0
 
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
-        self.device = backends.digitizer(self.cfg)
+        self.device = self.backend_class()
         self.device.configure(self.cfg, params)
         self.read = self.lost = 0
         self.pending = []

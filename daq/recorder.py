@@ -1,9 +1,11 @@
 """Recorder: writes the run file, and closes the trigger accounting of the run.
 
-At the end of run it checks ``generated == recorded + lost``; any difference is written
-to ``/losses`` as ``unaccounted`` (so a miscount is never silent) and makes the exit
-status say so. A write error (e.g. a full disk) ends the recording with an error status
-and an alarm to the supervisor; what was flushed stays readable.
+At the end of run it accounts for every trigger id over all the run's files (a recorder
+restarted during the run continues in a sub-run file ``run_NNNNNN_subKKK.h5``): recorded,
+declared lost, or found missing — attributed to the run's process restarts, or else written
+to ``/losses`` as ``unaccounted`` and named in the exit status, so a miscount is never
+silent (:mod:`daq.accounting`). A write error (e.g. a full disk) ends the recording with an
+error status and an alarm to the supervisor; what was flushed stays readable.
 """
 
 from __future__ import annotations
@@ -11,20 +13,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zmq
 
 import daq
-from daq import dtypes, transport
+from daq import accounting, dtypes, transport
 from daq.config import Config
 from daq.dq import gwhr
 from daq.envelope import Message
 from daq.hardware import RunParameters
 from daq.node import Node
-from daq.runfile import RunFileError, RunFileWriter
+from daq.runfile import RunFileError, RunFileWriter, open_run, run_file_path, run_files
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ TABLE_ARRAYS = {
 }
 
 
-def run_file_path(run_dir: str | Path, run_number: int) -> Path:
-    return Path(run_dir) / f"run_{run_number:06d}.h5"
-
-
 class Recorder(Node):
     name = "recorder"
 
@@ -59,14 +56,22 @@ class Recorder(Node):
         self.lost = 0
         self.pot_total = 0.0
         self.beam_pulses = 0
+        self.ids = accounting.IdRanges()
+        self.declared: list[np.ndarray] = [np.zeros(0, dtypes.LOSS)]  # losses written to this file
+        self.restarts: list[dict] = []
 
     def inputs(self) -> list[zmq.Socket]:
         return [self.selected]
 
+    def input_stream(self, sock: zmq.Socket) -> str | None:
+        return "selected"
+
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
-        path = run_file_path(meta.get("run_dir", self.cfg.run.directory), params.run_number)
+        sub_run = int(meta.get("sub_run", 0))
+        path = run_file_path(meta.get("run_dir", self.cfg.run.directory), params.run_number, sub_run)
         raw = tuple(c for c, on in (("csi", self.cfg.recorder.raw_csi), ("veto", self.cfg.recorder.raw_veto)) if on)
         self._zero()
+        self.restarts = list(meta.get("restarts", []))
         try:
             self.writer = RunFileWriter(
                 path,
@@ -80,6 +85,7 @@ class Recorder(Node):
                 chunk_records=self.cfg.recorder.chunk_records,
                 attrs={"seed": params.seed, "rate_boost": params.rate_boost, "speed": params.speed,
                        "config_path": self.cfg.path, "backend": self.cfg.digitizer.backend,
+                       "sub_run": sub_run,
                        "lineage": json.dumps({"config_sha256": self.cfg.sha256, "code_version": daq.__version__,
                                               **meta.get("lineage", {})})},
             )
@@ -124,8 +130,11 @@ class Recorder(Node):
         self.writer.append_raw("csi", arrays["csi"])
         self.writer.append_raw("veto", arrays["veto"])
         losses = arrays["losses"]
+        if len(losses):
+            self.declared.append(np.array(losses))
         self.lost += int(losses["count"][losses["trigger_id"] >= 0].sum())
         self.recorded += n
+        self.ids.add(arrays["triggers"]["trigger_id"])
         self.beam_pulses += len(arrays["beam"])
         self.pot_total += float(arrays["beam"]["pot"].sum())
         self.counters["triggers_in"] += n
@@ -151,26 +160,54 @@ class Recorder(Node):
             "unmatched_triggers": np.int64(meta.get("unmatched_triggers", 0)),
             "beam_missed": np.int64(meta.get("beam_missed", 0)),
             "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
+            "restarts": json.dumps(self.restarts),
         }
+
+    def on_note(self, meta: dict[str, Any]) -> None:
+        if "restarts" in meta:
+            self.restarts = list(meta["restarts"])
+
+    def _earlier_files(self) -> tuple[list[np.ndarray], list[np.ndarray], float, int]:
+        """Trigger ids, losses, POT and beam pulses of this run's earlier sub-run files."""
+        assert self.writer is not None
+        ids, losses, pot, pulses = [], [], 0.0, 0
+        for path in run_files(self.writer.path):
+            if path == self.writer.path:
+                continue
+            try:
+                with open_run(path) as f:
+                    ids.append(f["triggers"]["trigger_id"][:])
+                    losses.append(f["losses"][:].astype(dtypes.LOSS))
+                    pot += float(f["beam"]["pot"].sum())
+                    pulses += len(f["beam"])
+            except (RunFileError, OSError, KeyError) as exc:
+                log.error("recorder: earlier sub-run file %s unreadable (%s); its triggers count as lost", path, exc)
+        return ids, losses, pot, pulses
 
     def _end_of_run(self, meta: dict[str, Any]) -> None:
         assert self.writer is not None
         generated = int(meta.get("generated", -1))
         status = "ok"
-        missing = generated - self.recorded - self.lost
-        if generated >= 0 and missing != 0:
-            row = np.zeros(1, dtypes.LOSS)
-            row[0] = (-1 if missing < 0 else self.recorded + self.lost, missing, time.time_ns(), b"recorder",
-                      b"unaccounted")
-            self.writer.append("losses", row)
-            self.lost += max(missing, 0)
-            status = f"inconsistent: {missing} triggers unaccounted"
-            log.error("recorder: %s", status)
+        if generated >= 0:
+            ids, earlier_losses, pot, pulses = self._earlier_files()
+            own = np.zeros(0, np.int64)
+            if self.ids.ranges:
+                own = np.concatenate([np.arange(a, b) for a, b in self.ids.ranges])
+            acc = accounting.close(generated, [*ids, own], np.concatenate([*earlier_losses, *self.declared]),
+                                   self.restarts)
+            if len(acc.missing_rows):
+                self.writer.append("losses", acc.missing_rows)
+            self.recorded, self.lost = acc.recorded, acc.lost
+            self.pot_total += pot
+            self.beam_pulses += pulses
+            if acc.unaccounted:
+                status = f"inconsistent: {acc.unaccounted} triggers unaccounted"
+                log.error("recorder: %s", status)
         path = self.writer.path
         self.writer.close(status, self._final_attrs(meta))
         self.writer = None
         summary = {"file": str(path), "generated": generated, "recorded": self.recorded, "lost": self.lost,
-                   "exit_status": status}
+                   "exit_status": status, "restarts": len(self.restarts)}
         self.extra["last_run"] = summary
         self.report("run_done", **summary)
         self.state = "idle"

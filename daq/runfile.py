@@ -159,6 +159,22 @@ class RunFileWriter:
                 f.attrs[key] = value
 
 
+def run_file_path(run_dir: str | Path, run_number: int, sub_run: int = 0) -> Path:
+    """``run_NNNNNN.h5`` for the first file of a run, ``run_NNNNNN_subKKK.h5`` for sub-run K >= 1
+    (a recorder restarted during the run continues in a new sub-run file)."""
+    suffix = f"_sub{sub_run:03d}" if sub_run else ""
+    return Path(run_dir) / f"run_{run_number:06d}{suffix}.h5"
+
+
+def run_files(path: str | Path) -> list[Path]:
+    """Every file of the run that ``path`` belongs to, in sub-run order."""
+    p = Path(path)
+    stem = p.stem.split("_sub")[0]
+    first = p.with_name(f"{stem}.h5")
+    subs = sorted(p.parent.glob(f"{stem}_sub[0-9][0-9][0-9].h5"))
+    return ([first] if first.exists() else []) + subs
+
+
 def open_run(path: str | Path) -> h5py.File:
     """Open a run file for reading (also one still being written), with a clear error."""
     p = Path(path)

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from daq import dtypes
-from daq.runfile import open_run
+from daq.dq import gwhr
+from daq.runfile import open_run, run_files
 
 
 def _nanmean(x: np.ndarray) -> float | None:
@@ -17,36 +18,47 @@ def _nanmean(x: np.ndarray) -> float | None:
     return round(float(x.mean()), 4) if len(x) else None
 
 
+def _concat(files: list[Any], name: str) -> np.ndarray:
+    return np.concatenate([f[name][:] for f in files])
+
+
 def run_summary(path: str | Path) -> dict[str, Any]:
-    with open_run(path) as f:
-        a = f.attrs
-        triggers = f["triggers"][:]
-        feats = f["features"][:]
-        dq = f["dq"][:]
-        losses = f["losses"][:]
-        beam = f["beam"]
-        start, stop = int(a["start_time_ns"]), int(a["stop_time_ns"])
+    """Summary of the run ``path`` belongs to, over all its sub-run files."""
+    paths = run_files(path) or [Path(path)]
+    files = [open_run(p) for p in paths]
+    try:
+        first, last = files[0].attrs, files[-1].attrs
+        triggers = _concat(files, "triggers")
+        feats = _concat(files, "features")
+        dq = _concat(files, "dq")
+        losses = _concat(files, "losses")
+        beam = _concat(files, "beam")
+        truth = _concat(files, "truth/events") if all("truth/events" in f for f in files) else None
+        start, stop = int(first["start_time_ns"]), int(last["stop_time_ns"])
         trig_losses = losses[losses["trigger_id"] >= 0]
         beam_on_ids = triggers["trigger_id"][triggers["beam_on"]]
         sel = feats[feats["selected"] & np.isin(feats["trigger_id"], beam_on_ids)]
         n_windows = max(len(feats), 1)
-        pot = float(beam["pot"].sum()) if len(beam) else 0.0
+        restarts = json.loads(last["restarts"]) if "restarts" in last else []
         return {
-            "run_number": int(a["run_number"]),
-            "file": str(Path(path).resolve()),
-            "exit_status": str(a["exit_status"]),
+            "run_number": int(first["run_number"]),
+            "file": str(Path(paths[0]).resolve()),
+            "files": [str(Path(p).resolve()) for p in paths],
+            "exit_status": str(last["exit_status"]),
             "duration_s": round((stop - start) / 1e9, 3) if stop else None,
             "triggers": {
-                "generated": int(a["triggers_generated"]),
-                "recorded": len(triggers),
+                "generated": int(last["triggers_generated"]),
+                "recorded": len(np.unique(triggers["trigger_id"])),
                 "lost": int(trig_losses["count"].sum()),
             },
             "loss_reasons": sorted({r.decode() for r in losses["reason"]}),
+            "restarts": len(restarts),
+            "restarted": [r["process"] for r in restarts],
             "unmatched_triggers": int(np.count_nonzero(triggers["flags"] & dtypes.TRIGGER_UNMATCHED)),
             "beam_pulses": len(beam),
             "beam_on_fraction": round(float(triggers["beam_on"].mean()), 4) if len(triggers) else None,
-            "pot": pot,
-            "gwhr": float(a.get("gwhr_total", 0.0)),
+            "pot": float(beam["pot"].sum()) if len(beam) else 0.0,
+            "gwhr": gwhr(float(beam["pot"].sum()), _proton_energy(first)) if len(beam) else 0.0,
             "dq": {
                 "baseline_adc": _nanmean(dq["baseline_adc"]),
                 "spe_mean_charge": _nanmean(dq["spe_mean_charge"]),
@@ -62,12 +74,20 @@ def run_summary(path: str | Path) -> dict[str, Any]:
                 "C": int(np.count_nonzero(sel["window"] == dtypes.WINDOW_C)),
                 "AC": int(np.count_nonzero(sel["window"] == dtypes.WINDOW_AC)),
             },
-            "truth": _truth_counts(f) if "truth/events" in f else {},
+            "truth": _truth_counts(truth) if truth is not None else {},
         }
+    finally:
+        for f in files:
+            f.close()
 
 
-def _truth_counts(f: Any) -> dict[str, int]:
-    ev = f["truth/events"][:]
+def _proton_energy(attrs: Any) -> float:
+    from daq import config
+
+    return config.parse(str(attrs["config"])).beam.proton_energy_gev
+
+
+def _truth_counts(ev: np.ndarray) -> dict[str, int]:
     return {name: int(np.count_nonzero(ev["kind"] == k)) for k, name in dtypes.TRUTH_NAMES.items()
             if k != dtypes.TRUTH_SPE}
 
@@ -80,6 +100,8 @@ def human(summary: dict[str, Any]) -> str:
         f"  status      {summary['exit_status']}   duration {summary['duration_s']} s",
         f"  triggers    generated {t['generated']}  recorded {t['recorded']}  lost {t['lost']}"
         + (f"  ({', '.join(summary['loss_reasons'])})" if summary["loss_reasons"] else ""),
+        f"  files       {len(summary['files'])}   restarts {summary['restarts']}"
+        + (f" ({', '.join(summary['restarted'])})" if summary["restarted"] else ""),
         f"  beam        {summary['beam_pulses']} pulses, {summary['pot']:.3e} POT, {summary['gwhr']:.3e} GWhr, "
         f"beam-on {summary['beam_on_fraction']}, unmatched triggers {summary['unmatched_triggers']}",
         f"  dq          baseline {dq['baseline_adc']} ADC, SPE charge {dq['spe_mean_charge']} ADC*sample, "

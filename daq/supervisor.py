@@ -60,6 +60,7 @@ class ProcessInfo:
     heartbeat: dict[str, Any] = field(default_factory=dict)
     remote: bool = False  # started elsewhere; known only by its heartbeats
     timeout_s: float = 2.0
+    restarted_at: float = 0.0  # monotonic time of the last restart (0: never)
 
     def alive(self) -> bool:
         if self.remote:
@@ -124,6 +125,8 @@ class Supervisor:
         self._stop_deadline = 0.0
         self._start_pending: set[str] = set()
         self._start_meta: dict[str, Any] = {}
+        self._start_extra: dict[str, dict[str, Any]] = {}  # per-process additions (a restarted recorder's sub-run)
+        self.restarts: list[dict[str, Any]] = []
         self._last_start_sent = 0.0
         self.metrics = None
         self._next_snapshot = 0.0
@@ -141,19 +144,45 @@ class Supervisor:
     def launch(self) -> None:
         self.fsm.fire("launch")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        for name, info in self.procs.items():
+        for info in self.procs.values():
             info.last_seen = 0.0
-            if info.remote:
-                continue
-            # the process writes its own rotating log; this file only catches what escapes logging
-            out = open(self.log_dir / f"{name}.stdout", "ab")  # noqa: SIM115 - handed to the child
-            cmd = [sys.executable, "-m", "daq.cli", "process", name, "--config", self.cfg.path,
-                   "--log-dir", str(self.log_dir)]
-            info.popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                          stdin=subprocess.DEVNULL)
-            out.close()
+            if not info.remote:
+                self._spawn(info, env)
         log.info("launched %s; remote: %s", ", ".join(f"{n}[{p.popen.pid}]" for n, p in self.procs.items()
                                                       if p.popen), ", ".join(self.cfg.supervisor.remote) or "none")
+
+    def _spawn(self, info: ProcessInfo, env: dict[str, str] | None = None) -> None:
+        # the process writes its own rotating log; NAME.stdout only catches what escapes logging
+        out = open(self.log_dir / f"{info.name}.stdout", "ab")  # noqa: SIM115 - handed to the child
+        cmd = [sys.executable, "-m", "daq.cli", "process", info.name, "--config", self.cfg.path,
+               "--log-dir", str(self.log_dir)]
+        info.popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                      env=env or dict(os.environ, PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL)
+        out.close()
+
+    def _restart(self, info: ProcessInfo, reason: str) -> None:
+        """Relaunch a dead process; during a run it rejoins the run (a recorder in a new sub-run file)."""
+        name = info.name
+        event = {"process": name, "reason": reason, "time_ns": time.time_ns(),
+                 "run": self.run.run_number if self.run else None}
+        log.error("supervisor: %s; restarting it", reason)
+        info.last_seen, info.heartbeat, info.restarted_at = 0.0, {}, time.monotonic()
+        self._spawn(info)
+        if self.state is RunState.RUNNING:
+            self.restarts.append(event)
+            if name == "recorder":
+                self._start_extra["recorder"] = {
+                    "sub_run": sum(1 for r in self.restarts if r["process"] == "recorder")}
+            self._start_pending.add(name)
+            self._last_start_sent = 0.0
+            self._send("note", target="recorder", restarts=self.restarts)
+
+    def _may_restart(self, name: str) -> bool:
+        if self.state is RunState.READY:
+            return True
+        count = sum(1 for r in self.restarts if r["process"] == name)
+        return (self.state is RunState.RUNNING and self.cfg.supervisor.restart_policy == "restart"
+                and name not in SOURCES and count < self.cfg.supervisor.max_restarts)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.cfg.supervisor.startup_timeout_s
@@ -188,6 +217,8 @@ class Supervisor:
         self.run_file = None
         self.last_run = None
         self._start_meta = {"params": asdict(self.run), "run_dir": str(self.run_dir), "lineage": lineage or {}}
+        self._start_extra = {}
+        self.restarts = []
         self._start_pending = set(PROCESSES)
         self._last_start_sent = 0.0
         self.run_started = time.monotonic()
@@ -202,7 +233,8 @@ class Supervisor:
         downstream = [n for n in self._start_pending if n not in SOURCES]
         targets = downstream or list(self._start_pending)
         for name in targets:
-            self._send("start", target=name, **self._start_meta)
+            self._send("start", target=name, **self._start_meta, restarts=self.restarts,
+                       **self._start_extra.get(name, {}))
         self._last_start_sent = time.monotonic()
 
     def stop_run(self) -> None:
@@ -283,6 +315,7 @@ class Supervisor:
         if self.state in (RunState.IDLE, RunState.ERROR):
             return
         now = time.monotonic()
+        sup = self.cfg.supervisor
         for name, info in self.procs.items():
             if info.remote:
                 if self.state is not RunState.LAUNCHING and not info.alive():
@@ -290,13 +323,29 @@ class Supervisor:
                                f"({now - info.last_seen:.1f} s; last from {info.heartbeat.get('host')})")
                     return
                 continue
+            reason = None
             if not info.alive():
                 code = info.popen.returncode if info.popen else None
-                self._fail(f"process {name} died (exit code {code}); see {self.log_dir / (name + '.log')}")
+                reason = f"process {name} died (exit code {code}); see {self.log_dir / (name + '.log')}"
+            elif (self.state is not RunState.LAUNCHING and info.last_seen
+                  and now - info.last_seen > (sup.startup_timeout_s if info.heartbeat.get("state") == "starting"
+                                              else sup.heartbeat_timeout_s)):
+                reason = f"process {name} stopped heartbeating ({now - info.last_seen:.1f} s): hung, killed"
+                assert info.popen is not None
+                info.popen.kill()
+                info.popen.wait(5)
+            elif info.restarted_at and not info.last_seen and now - info.restarted_at > sup.startup_timeout_s:
+                info.restarted_at = 0.0
+                self._fail(f"restarted process {name} did not report within {sup.startup_timeout_s} s")
                 return
-            if (self.state is not RunState.LAUNCHING and info.last_seen
-                    and now - info.last_seen > self.cfg.supervisor.heartbeat_timeout_s):
-                self._fail(f"process {name} stopped heartbeating ({now - info.last_seen:.1f} s)")
+            if reason is None:
+                continue
+            if self._may_restart(name):
+                self._restart(info, reason)
+            else:
+                if name in SOURCES and self.state is RunState.RUNNING:
+                    reason += " (a source is not restarted within a run: its trigger ids would start again)"
+                self._fail(reason)
                 return
 
     def status(self) -> dict[str, Any]:
@@ -306,6 +355,7 @@ class Supervisor:
             "run_file": self.run_file,
             "elapsed_s": round(time.monotonic() - self.run_started, 3) if self.state is RunState.RUNNING else None,
             "error": self.error,
+            "restarts": self.restarts,
             "last_run": self.last_run,
             "processes": [p.status() for p in self.procs.values()],
         }

@@ -32,6 +32,9 @@ class VetoTrigger(Node):
     def inputs(self) -> list[zmq.Socket]:
         return [self.events]
 
+    def input_stream(self, sock: zmq.Socket) -> str | None:
+        return "events"
+
     def on_message(self, sock: zmq.Socket, msg: Message) -> None:
         if msg.kind != "data":
             if msg.kind == "eor":

@@ -122,7 +122,9 @@ def test_status_answers_during_a_run(finished_run: dict[str, Any]) -> None:
         assert {"msgs_in", "msgs_out", "queue_depth", "losses"} <= set(p)
 
 
-def test_killed_recorder_is_detected_and_leaves_a_readable_file(tmp_path: Path, daq_config: Config) -> None:
+def test_killed_recorder_is_detected_and_leaves_a_readable_file(tmp_path: Path, make_config) -> None:  # noqa: ANN001
+    """With restart_policy = "stop" (the restart policy is tests/integration/test_chaos.py's)."""
+    daq_config = make_config(supervisor={"restart_policy": "stop"})
     proc = subprocess.Popen(daq_command(daq_config, tmp_path, 60, "--speed", "2"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     st = wait_for(lambda: (s := status(daq_config)) and s["state"] == "running" and s["run_file"] and s, 120,
