@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: venv
-	$(BIN)/sevens daq --simulate --duration $(DEMO_SECONDS) --rate-boost 2000 --run-dir runs
+	$(BIN)/sevens daq --simulate --duration $(DEMO_SECONDS) --rate-boost 100000 --run-dir runs
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] && $(BIN)/sevens gui --help >/dev/null 2>&1; then \
 		$(BIN)/sevens gui --file "$$(ls -t runs/run_*.h5 | head -n 1)"; fi
 
