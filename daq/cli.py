@@ -281,10 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("--reference", action="store_true")
     cc.set_defaults(func=cmd_config)
 
-    from analysis.cli import add_commands
+    from analysis.cli import add_commands as add_analysis
+    from daq.interfaces_cli import add_commands as add_interfaces
+    from daq.replay_cli import add_commands as add_replay
+    from monitor.cli import add_commands as add_gui
 
-    add_commands(sub)
-    from daq.interfaces_cli import add_commands as add_interfaces; add_interfaces(sub)  # noqa: E702, I001
+    add_analysis(sub)
+    add_replay(sub)
+    add_interfaces(sub)
+    add_gui(sub)
     return p
 
 
