@@ -75,6 +75,10 @@ class EventBuilder(Node):
         self.params_f = features.feature_params(cfg)
         self.window_ns = cfg.beam.match_window_ns
         self.n_samples = cfg.digitizer.n_samples
+        # compile (or load from cache) the kernels now, not on the first data: a JIT pause
+        # in the data path would stop the heartbeats
+        features.extract_features(np.zeros((1, self.n_samples), np.int8), np.zeros(1, np.int64),
+                                  np.zeros(1, np.int64), self.params_f, cfg.features.spe_gain_initial)
         self._reset()
 
     def _reset(self) -> None:

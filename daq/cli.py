@@ -90,7 +90,7 @@ def cmd_daq(args: argparse.Namespace) -> int:
             sup.poll(0.1)
         if sup.state.value == "running":
             sup.stop_run()
-            sup.wait_stopped()
+        sup.wait_stopped()  # also when the run was stopped from outside (sevens stop, the GUI)
     except SupervisorError as exc:
         raise UsageError(str(exc)) from None
     finally:
@@ -140,6 +140,9 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         log.info("daemon ready; control at %s", cfg.endpoints.control)
         while not stop["flag"] and not sup.shutdown_requested:
             sup.poll(0.1)
+            if sup.state.value == "idle":  # after a reset: relaunch the processes
+                sup.launch()
+                sup.wait_ready()
         if sup.state.value == "running":
             sup.stop_run()
             sup.wait_stopped()

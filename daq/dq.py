@@ -36,6 +36,8 @@ class DQAccumulator:
 
     def __init__(self, cfg: Config) -> None:
         self.interval_ns = int(cfg.run.dq_interval_s * 1e9)
+        self.period_ns = int(1e9 / cfg.beam.rep_rate_hz)
+        self.last_time = 0
         self.energy_gev = cfg.beam.proton_energy_gev
         self.c_roi_start = cfg.windows.c_roi[0]
         self.quiet_max_peaks = cfg.cuts.afterglow_max_pretrace_peaks
@@ -99,6 +101,7 @@ class DQAccumulator:
         if len(triggers) == 0:
             return
         self.n_trig += len(triggers)
+        self.last_time = int(triggers["time"][-1])
         on = triggers["beam_on"]
         self.n_beam_on += int(on.sum())
         self.power_sum += float(triggers["power_mw"].sum())
@@ -116,10 +119,10 @@ class DQAccumulator:
         near = np.abs(features["pe"] - self.line_pe) < 0.3 * self.line_pe
         self.line_values.extend(features["pe"][near & (features["cut_mask"] == 0)].tolist())
 
-    def row(self, end_time: int) -> np.ndarray:
+    def row(self, end_time: int, interval_s: float | None = None) -> np.ndarray:
         """The DQ row of the interval ending at ``end_time``; starts the next interval."""
         r = np.zeros(1, dtypes.DQ)[0]
-        interval_s = self.interval_ns / 1e9
+        interval_s = self.interval_ns / 1e9 if interval_s is None else interval_s
         r["time"] = end_time
         r["interval_s"] = interval_s
         r["triggers"] = self.n_trig
@@ -147,13 +150,13 @@ class DQAccumulator:
         self._reset()
         return r
 
-    def flush(self, end_time: int | None = None) -> list[np.ndarray]:
-        """The last, partial interval (at the end of a run)."""
+    def flush(self) -> list[np.ndarray]:
+        """The last, partial interval (at the end of a run): as long as its triggers cover,
+        so its rates are rates (one trigger period past the last trigger)."""
         if self.interval_start is None or self.n_trig == 0:
             return []
-        row = self.row(end_time if end_time is not None else self.interval_start + self.interval_ns)
-        row["interval_s"] = self.interval_ns / 1e9
-        return [row]
+        end = self.last_time + self.period_ns
+        return [self.row(end, (end - self.interval_start) / 1e9)]
 
 
 def pot_to_signal_delay(times_ns: np.ndarray, lo: int = -2000, hi: int = 6000, bin_ns: int = 200) -> float:

@@ -51,6 +51,9 @@ class DigitizerReader(Node):
         self.out = transport.push(self.ctx, cfg.endpoints.records, cfg.endpoints.lossless_hwm)
         self.device: DigitizerBackend | None = None
         self.backend_class = type(backends.digitizer(cfg))  # import (and JIT-load) before the first heartbeat
+        warm_up = getattr(self.backend_class, "warm_up", None)
+        if warm_up is not None:
+            warm_up(cfg)
         self.pending: list[RecordBatch] = []
         self.pending_since = 0.0
         self.read = 0

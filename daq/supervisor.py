@@ -84,6 +84,9 @@ class ProcessInfo:
             "queue_depth": hb.get("queue_depth", 0),
             "losses": hb.get("losses", 0),
             "malformed": hb.get("malformed", 0),
+            "errors": hb.get("errors", 0),
+            "blocked_s": round(hb.get("blocked_s", 0.0), 3),
+            "monitor_dropped": hb.get("monitor_dropped"),
             "gaps": hb.get("gaps", 0),
             "exit_code": self.popen.returncode if self.popen and self.popen.poll() is not None else None,
         }
@@ -389,7 +392,10 @@ class Supervisor:
                 self.stop_run()
                 reply = {"ok": True, "run_number": self.run.run_number if self.run else None}
             elif cmd == "reset":
-                self.fsm.fire("reset")
+                if not self.fsm.allowed("reset"):
+                    raise TransitionError(f"cannot 'reset' while {self.state.value}")
+                self._stop_processes()
+                self.fsm.fire("reset")  # the daemon relaunches the processes from IDLE
                 self.error = None
                 reply = {"ok": True}
             elif cmd == "shutdown":
@@ -409,6 +415,12 @@ class Supervisor:
 
     def shutdown(self) -> None:
         """Ask every process to exit; terminate any that do not."""
+        self._stop_processes()
+        if self.fsm.allowed("shutdown"):
+            self.fsm.fire("shutdown")
+
+    def _stop_processes(self) -> None:
+        """Ask the processes this supervisor started to exit; terminate any that do not."""
         local = [name for name, info in self.procs.items() if not info.remote]
         for _ in range(3):  # remote processes stay up for the next supervisor (systemd owns them)
             for name in local:
@@ -427,8 +439,6 @@ class Supervisor:
                     info.popen.wait(2.0)
                 except subprocess.TimeoutExpired:
                     info.popen.kill()
-        if self.fsm.allowed("shutdown"):
-            self.fsm.fire("shutdown")
 
     def close(self) -> None:
         for sock in (self.status_in, self.commands, self.control):

@@ -28,6 +28,7 @@ class VetoTrigger(Node):
         v, d = cfg.veto, cfg.digitizer
         self.kernel_args = (d.polarity, v.threshold_adc, max(1, round(v.deadtime_ns / d.sample_ns)),
                             v.baseline_samples, d.sample_ns)
+        veto_hits.find_veto_hits(np.zeros((1, d.n_samples), np.int8), np.zeros(1, np.int64), *self.kernel_args)
 
     def inputs(self) -> list[zmq.Socket]:
         return [self.events]

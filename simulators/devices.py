@@ -70,6 +70,13 @@ class SimulatedDigitizer:
 
     exhausted = False  # an endless source: the beam runs until the run is stopped
 
+    @staticmethod
+    def warm_up(cfg: object) -> None:
+        """Compile (or load from cache) the signal kernels by making one record, so that the
+        first records of a run do not wait for the JIT."""
+        params = RunParameters(run_number=0, seed=0, rate_boost=1.0, speed=1.0, start_time_ns=0)
+        DetectorSimulator(cfg, params).records(SNSBeamTimeline(cfg, params).pulses(0, 1), 0)
+
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
     ) -> None:
