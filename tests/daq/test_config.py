@@ -86,3 +86,15 @@ def test_reference_lists_every_key() -> None:
     ref = config.reference_markdown()
     for key in ("sample_rate_hz", "c_roi", "afterglow_max_pretrace_peaks", "monitor_hwm", "rate_boost"):
         assert f"`{key}`" in ref
+
+
+def test_docs_config_reference_is_the_schema() -> None:
+    """docs/config.md is generated from the schema; regenerate it when a key changes
+    (`sevens config --reference`, see the page's header)."""
+    doc = (config.DEFAULT_CONFIG.parents[1] / "docs" / "config.md").read_text()
+    assert doc.rstrip().endswith(config.reference_markdown().rstrip())
+
+
+def test_every_default_file_loads() -> None:
+    for path in sorted(config.DEFAULT_CONFIG.parent.glob("*.toml")):
+        config.load(path)
