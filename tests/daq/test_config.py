@@ -98,3 +98,14 @@ def test_docs_config_reference_is_the_schema() -> None:
 def test_every_default_file_loads() -> None:
     for path in sorted(config.DEFAULT_CONFIG.parent.glob("*.toml")):
         config.load(path)
+
+
+def test_docs_cli_lists_every_command() -> None:
+    import argparse
+
+    from daq.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    doc = (config.DEFAULT_CONFIG.parents[1] / "docs" / "cli.md").read_text()
+    for name in sub.choices:
+        assert f"### `sevens {name}`" in doc, name
