@@ -1,0 +1,189 @@
+"""Replay inputs: sub-run files replay as one run; damaged files replay what is valid and say where they stopped.
+
+Also the replay devices themselves (in-process, no DAQ processes): records and pulses as
+recorded, input losses declared again, pacing by the recorded trigger times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from daq import config, dtypes
+from daq.hardware import LossRecord, RunParameters
+from daq.replay import MAX_SPEED, ReplayBeam, ReplayDigitizer
+from tests.replay.replay_helpers import (
+    corrupt_raw_chunk,
+    last_json,
+    read_run,
+    sevens,
+    split_into_sub_runs,
+    truncate,
+    without_raw,
+    write_run,
+)
+
+
+def features(path: str | Path) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        return f["features"][:]
+
+
+def own_config(run: Path, tmp_path: Path) -> Path:
+    with h5py.File(run, "r") as f:
+        text = str(f.attrs["config"])
+    path = tmp_path / "own.toml"
+    path.write_text(text)
+    return path
+
+
+def test_sub_run_files_replay_as_one_run(recorded_run: Path, replayed: dict, tmp_path: Path) -> None:
+    """A run split in two files, the second repeating a few records (a restart), replays as the whole run."""
+    with h5py.File(recorded_run, "r") as f:
+        n = len(f["triggers"])
+    files = split_into_sub_runs(recorded_run, tmp_path, at=n // 2 + 5, overlap=7)
+    proc = sevens("replay", str(files[1]), "--out", str(tmp_path / "out"), "--json", "--no-raw")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = last_json(proc)
+    assert result["input"] == [str(p.resolve()) for p in files]
+    assert result["triggers"] == n and result["stopped_at"] == []
+    assert features(result["file"]).tobytes() == features(replayed["file"]).tobytes()
+
+
+def check_stopped_prefix(result: dict, damaged: Path, recorded_run: Path, row: int) -> None:
+    """The replay holds exactly the records before ``row``, bit for bit, and accounts for the rest."""
+    (stop,) = result["stopped_at"]
+    assert stop["file"] == str(damaged.resolve()) and stop["trigger_index"] == row, stop
+    assert "unreadable" in stop["reason"]
+    assert result["triggers"] == row
+    assert features(result["file"]).tobytes() == features(recorded_run)[: 2 * row].tobytes()
+    with h5py.File(result["file"], "r") as f, h5py.File(recorded_run, "r") as g:
+        a = f.attrs
+        generated = g.attrs["triggers_generated"]  # the input's own losses are declared again
+        assert a["triggers_generated"] == generated == a["triggers_recorded"] + a["triggers_lost"]
+        losses = f["losses"][:]
+        unread = losses[losses["reason"] == b"replay: input unreadable"]
+        assert unread["trigger_id"].min() == g["triggers"]["trigger_id"][row] == stop["trigger_id"]
+        last = int(f["triggers"]["time"][-1])
+        assert f["beam"]["time"].max() < last + 30_000_000  # the exposure stops where the records stop
+
+
+def test_truncated_file_replays_its_valid_part_and_says_where_it_stopped(recorded_run: Path, tmp_path: Path) -> None:
+    damaged = truncate(recorded_run, tmp_path / recorded_run.name, 0.55)
+    proc = sevens("replay", str(damaged), "--config", str(own_config(recorded_run, tmp_path)),
+                  "--out", str(tmp_path / "out"), "--json", timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    result = last_json(proc)
+    row = result["stopped_at"][0]["trigger_index"]
+    assert 0 < row < result["input_triggers"]
+    assert f"stopped at row {row}" in proc.stderr
+    check_stopped_prefix(result, damaged, recorded_run, row)
+    report = sevens("report", str(damaged), "--out", str(tmp_path / "report"))
+    assert report.returncode == 2 and "sevens replay" in report.stderr and "Traceback" not in report.stderr
+
+
+def test_corrupt_chunk_stops_the_replay_there(recorded_run: Path, tmp_path: Path) -> None:
+    with h5py.File(recorded_run, "r") as f:
+        n_chunks = f["raw/csi"].id.get_num_chunks()
+    damaged = tmp_path / recorded_run.name
+    row = corrupt_raw_chunk(recorded_run, damaged, n_chunks // 2)
+    proc = sevens("replay", str(damaged), "--out", str(tmp_path / "out"), "--json", "--no-raw", timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    result = last_json(proc)
+    assert "raw/csi" in result["stopped_at"][0]["reason"]
+    check_stopped_prefix(result, damaged, recorded_run, row)
+
+
+def test_missing_raw_waveforms_are_a_clear_error(recorded_run: Path, tmp_path: Path) -> None:
+    stripped = without_raw(recorded_run, tmp_path / recorded_run.name)
+    proc = sevens("replay", str(stripped))
+    assert proc.returncode == 2
+    assert "no 'raw/csi' dataset (recorder.raw_csi = false)" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# -- the devices, in-process ----------------------------------------------------------------
+def small_input(recorded_run: Path, tmp_path: Path, n: int = 300, lost: tuple[int, int] = (100, 50)) -> Path:
+    """The first ``n`` records of the run with records lost[0] .. lost[0]+lost[1]-1 lost in a full buffer."""
+    attrs, t = read_run(recorded_run)
+    keep = (t["triggers"]["trigger_id"] < n) & ~((t["triggers"]["trigger_id"] >= lost[0])
+                                                  & (t["triggers"]["trigger_id"] < lost[0] + lost[1]))
+    ids = t["triggers"]["trigger_id"][keep]
+    part = {name: rows[np.isin(rows["trigger_id"], ids)] for name, rows in t.items()
+            if not name.startswith("raw/") and rows.dtype.names and "trigger_id" in rows.dtype.names}
+    part.update({"raw/csi": t["raw/csi"][keep], "raw/veto": t["raw/veto"][keep], "dq": t["dq"][:0],
+                 "beam": t["beam"][t["beam"]["time"] <= t["triggers"]["time"][n - 1] + 8_000_000]})
+    loss = np.zeros(1, dtypes.plain(dtypes.LOSS))
+    loss[0] = (lost[0], lost[1], 0, b"reader", b"digitizer buffer full")
+    part["losses"] = loss
+    path = tmp_path / "run_000001.h5"
+    write_run(path, {**attrs, "triggers_generated": n}, part)
+    return path
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, dt: float) -> None:
+        self.now += dt
+
+
+def devices(path: Path, tmp_path: Path, speed: float, clock: FakeClock | None = None) -> tuple:
+    with h5py.File(path, "r") as f:
+        cfg = config.with_overrides(config.parse(str(f.attrs["config"])),
+                                    {"replay": {"files": [str(path)]}, "run": {"directory": str(tmp_path)}})
+    kw = {"clock": clock, "sleep": clock.sleep} if clock else {}
+    dig, beam = ReplayDigitizer(**kw), ReplayBeam(**kw)
+    params = RunParameters(run_number=3, seed=0, rate_boost=1.0, speed=speed, start_time_ns=0)
+    dig.configure(cfg, params)
+    beam.configure(cfg, params)
+    dig.start()
+    beam.start()
+    return dig, beam
+
+
+def test_devices_deliver_the_records_and_pulses_and_declare_input_losses(recorded_run: Path, tmp_path: Path) -> None:
+    path = small_input(recorded_run, tmp_path)
+    dig, beam = devices(path, tmp_path, MAX_SPEED)
+    ids, losses, pulses = [], [], []
+    while not dig.exhausted:
+        batch = dig.fetch(64, 0.01)
+        ids.append(batch.triggers["trigger_id"])
+        losses += batch.losses
+        assert batch.waveforms["csi"].shape == (len(batch), 35000)
+        pulses.append(beam.fetch(64, 0.0)[0])
+    assert dig.stop() == 300  # generated: every trigger id, recorded or lost
+    beam.stop()
+    while len(p := beam.fetch(64, 0.0)[0]):
+        pulses.append(p)
+    attrs, t = read_run(path, with_raw=False)
+    assert np.array_equal(np.concatenate(ids), t["triggers"]["trigger_id"])
+    assert losses == [LossRecord(100, 50, "digitizer buffer full")]
+    assert np.concatenate(pulses).astype(t["beam"].dtype).tobytes() == t["beam"].tobytes()
+    dig.close()
+    beam.close()
+    assert not list(tmp_path.glob(".replay_*.gate"))
+
+
+def test_speed_one_delivers_records_at_their_recorded_times(recorded_run: Path, tmp_path: Path) -> None:
+    path = small_input(recorded_run, tmp_path, lost=(0, 0))
+    clock = FakeClock()
+    dig, beam = devices(path, tmp_path, 1.0, clock)
+    times = read_run(path, with_raw=False)[1]["triggers"]["time"]
+    assert len(dig.fetch(64, 0.0)) == 1  # trigger 0 is due at start
+    clock.now += 0.1
+    batch = dig.fetch(64, 0.0)
+    assert len(batch) == np.count_nonzero(times <= times[0] + 100_000_000) - 1
+    pulses, _ = beam.fetch(64, 0.0)
+    assert len(pulses) and pulses["time"].max() <= times[0] + 100_000_000
+    start = clock.now
+    batch = dig.fetch(1, 1.0)  # waits (on the clock) for the next record
+    assert len(batch) == 1 and clock.now - start == pytest.approx((batch.triggers["time"][0] - times[0]) / 1e9 - 0.1,
+                                                                  abs=1e-3)
