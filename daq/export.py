@@ -30,8 +30,8 @@ import daq
 from daq import config as config_mod
 from daq import dtypes
 from daq.dq import gwhr
-from daq.replay_input import input_files, open_input, read_rows, readable_attrs
-from daq.runfile import RunFileError
+from daq.replay_input import read_rows, readable_attrs
+from daq.runfile import RunFileError, open_run, run_files
 
 EXPORT_LAYOUT = "sevens-selected-events-1"
 SELECTED_RUN = np.dtype([((dtypes.SELECTED.fields[n][2], n), dtypes.SELECTED.fields[n][0])
@@ -56,8 +56,8 @@ def _run_number(attrs: dict[str, Any], path: Path) -> int:
 
 def read_run(run_file: str | Path) -> tuple[list[dict[str, Any]], np.ndarray]:
     """(per-run records, selected rows with ``run``) of one run (all its files) or of an earlier export."""
-    files = input_files(run_file)
-    with open_input(files[0]) as f:
+    files = run_files(run_file)
+    with open_run(files[0]) as f:
         if f.attrs.get("layout") == EXPORT_LAYOUT:  # an earlier export: merge it as it is
             rows = _read(f, "selected").astype(dtypes.plain(SELECTED_RUN))
             return json.loads(str(f.attrs["runs"])), rows
@@ -67,7 +67,7 @@ def read_run(run_file: str | Path) -> tuple[list[dict[str, Any]], np.ndarray]:
         if "config" in attrs else None
     parts, pot = [], 0.0
     for path in files:
-        with open_input(path) as f:
+        with open_run(path) as f:
             for name in ("selected", "beam"):
                 if name not in f:
                     raise RunFileError(f"{path}: no '{name}' dataset; not a run file of this layout")
@@ -87,13 +87,13 @@ def read_run(run_file: str | Path) -> tuple[list[dict[str, Any]], np.ndarray]:
     return [record], rows
 
 
-def export_selected(run_files: list[str], out: str | Path) -> dict[str, Any]:
-    """Write the merged selected events of ``run_files`` to ``out``; returns a summary."""
+def export_selected(paths: list[str], out: str | Path) -> dict[str, Any]:
+    """Write the merged selected events of the runs of ``paths`` to ``out``; returns a summary."""
     runs: list[dict[str, Any]] = []
     parts = []
     seen: dict[str, int] = {}
-    for given in run_files:
-        key = str(input_files(given)[0].resolve())
+    for given in paths:
+        key = str(run_files(given)[0].resolve())
         if key in seen:
             continue  # the same run named twice (e.g. its first and a sub-run file)
         records, rows = read_run(given)

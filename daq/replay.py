@@ -49,12 +49,11 @@ from daq.replay_input import (
     gate_path,
     input_losses,
     not_replayed,
-    open_input,
     read_rows,
     scan_inputs,
     stop_report_path,
 )
-from daq.runfile import RunFileError
+from daq.runfile import RunFileError, open_run
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +280,7 @@ class ReplayBeam:
             self._f.close()
         self._k, self._row, self._buf, self._f = k, 0, np.zeros(0, dtypes.BEAM_PULSE), None
         try:
-            self._f = open_input(self._files[k]) if k < len(self._files) else None
+            self._f = open_run(self._files[k]) if k < len(self._files) else None
         except RunFileError as exc:  # the digitizer reports it; this file adds no pulses
             log.warning("replay: %s", exc)
         self._rows = self._f["beam"].shape[0] if self._f is not None and "beam" in self._f else 0

@@ -27,8 +27,8 @@ from typing import Any
 from daq import config as config_mod
 from daq.config import Config, ConfigError
 from daq.replay import MAX_SPEED
-from daq.replay_input import InputFile, gate_path, input_files, open_input, scan_inputs, stop_report_path
-from daq.runfile import RunFileError
+from daq.replay_input import InputFile, gate_path, scan_inputs, stop_report_path
+from daq.runfile import RunFileError, open_run, run_files
 
 MAX_BATCH = 256  # records per reader message at --speed max (features do not depend on batching)
 MAX_HWM = 8  # messages queued per lossless link at --speed max (a message is up to 18 MB)
@@ -130,7 +130,7 @@ class Progress:
 
 def _span_s(path: Path) -> tuple[int, float]:
     """(triggers, recorded time they span [s]) of a run file."""
-    with open_input(path) as f:
+    with open_run(path) as f:
         times = f["triggers"]["time"]
         return len(times), (int(times[-1]) - int(times[0])) / 1e9 if len(times) > 1 else 0.0
 
@@ -145,7 +145,7 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
     from daq.summary import run_summary
     from daq.supervisor import Supervisor, SupervisorError
 
-    files = input_files(run_file)
+    files = run_files(run_file)
     infos = scan_inputs(files)
     if infos[0].error:
         raise RunFileError(infos[0].error)
@@ -209,7 +209,7 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
         shutil.rmtree(ipc, ignore_errors=True)
     n, span = _span_s(Path(sup.run_file))
     summary = run_summary(sup.run_file)
-    with open_input(sup.run_file) as f:
+    with open_run(sup.run_file) as f:
         file_lineage = json.loads(str(f.attrs["lineage"]))
     return {
         "file": str(Path(sup.run_file).resolve()), "run_number": summary["run_number"],
@@ -224,10 +224,10 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
 def _first_last_span(infos: list[InputFile]) -> float:
     """Recorded time the inputs span [s], from their first and last readable trigger (for the progress bar)."""
     try:
-        with open_input(infos[0].path) as f:
+        with open_run(infos[0].path) as f:
             t0 = int(f["triggers"][0]["time"])
         last = [i for i in infos if i.error is None and i.rows][-1]
-        with open_input(last.path) as f:
+        with open_run(last.path) as f:
             t1 = int(f["triggers"][last.rows - 1]["time"])
         return (t1 - t0) / 1e9
     except (OSError, ValueError, RuntimeError, KeyError, IndexError):

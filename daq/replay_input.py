@@ -12,10 +12,8 @@ beam how far it may deliver pulses (see :mod:`daq.replay`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 
 from daq import dtypes
 from daq.hardware import LossRecord
-from daq.runfile import RunFileError
+from daq.runfile import RunFileError, open_run
 
 log = logging.getLogger(__name__)
 
@@ -36,58 +34,6 @@ H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)
 TABLE_BLOCK = 8192  # rows of a small table read at once
 ALL = np.iinfo(np.int64).max
 NONE = np.iinfo(np.int64).min
-SUB_RUN = re.compile(r"^(run_\d+)(?:_sub(\d+))?\.h5$")
-
-
-# -- input files ---------------------------------------------------------------------------
-def input_files(path: str | Path) -> list[Path]:
-    """The files of the run ``path`` belongs to: ``run_NNNNNN.h5`` then its ``_subKKK`` files in order."""
-    p = Path(path)
-    if not p.is_file():
-        raise RunFileError(f"{p}: no such run file")
-    m = SUB_RUN.match(p.name)
-    if m is None:
-        return [p]
-    subs = [q for q in p.parent.glob(f"{m.group(1)}_sub*.h5") if (s := SUB_RUN.match(q.name)) and s.group(2)]
-    first = p.with_name(f"{m.group(1)}.h5")
-    return ([first] if first.is_file() else []) + sorted(subs, key=lambda q: int(SUB_RUN.match(q.name).group(2)))
-
-
-def _hdf5_library() -> ctypes.CDLL | None:
-    """The libhdf5 that h5py loaded (found in /proc/self/maps), for one setting h5py does not expose."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "libhdf5" in line and "hdf5_hl" not in line}
-        return ctypes.CDLL(sorted(paths)[0]) if paths else None
-    except (OSError, IndexError):
-        return None
-
-
-def open_input(path: str | Path) -> h5py.File:
-    """Open a run file for replay; also one whose writer was killed, or which was cut short.
-
-    A file that opens normally is read normally. Otherwise (HDF5 refuses a file still
-    flagged "open for write" or shorter than its header says) it is opened as a SWMR
-    reader with a single metadata read attempt, so damaged metadata fails at once instead
-    of being retried (HDF5's SWMR default retries for a long time).
-    """
-    p = Path(path)
-    try:
-        return h5py.File(p, "r")
-    except FileNotFoundError:
-        raise RunFileError(f"{p}: no such run file") from None
-    except OSError as exc:
-        first_error = exc
-    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
-    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
-    lib = _hdf5_library()
-    if lib is not None:
-        lib.H5Pset_metadata_read_attempts(ctypes.c_int64(fapl.id), ctypes.c_uint(1))
-    try:
-        fid = h5py.h5f.open(str(p).encode(), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ, fapl=fapl)
-    except OSError:
-        raise RunFileError(f"{p}: not a readable run file ({first_error})") from None
-    return h5py.File(fid)
 
 
 def read_rows(ds: h5py.Dataset, lo: int, hi: int) -> tuple[np.ndarray, str | None]:
@@ -137,7 +83,7 @@ def scan_input(path: Path) -> InputFile:
     """Check one input file (raw waveforms present...) without reading its bulk data.
 
     Raises RunFileError if it cannot be opened or holds no raw records."""
-    with open_input(path) as f:
+    with open_run(path) as f:
         try:
             for name in ("triggers", "raw/csi", "raw/veto", "beam"):
                 if name not in f:
@@ -164,7 +110,7 @@ def scan_inputs(paths: list[Path]) -> list[InputFile]:
 
 
 def first_trigger_time(path: Path) -> int:
-    with open_input(path) as f:
+    with open_run(path) as f:
         rows, err = read_rows(f["triggers"], 0, 1)
     if len(rows) == 0:
         raise RunFileError(f"{path}: no readable trigger to replay{f' ({err})' if err else ''}")
@@ -265,7 +211,7 @@ class RecordSource:
     def _open(self, k: int) -> None:
         self.k, self.row, self.trig_lo = k, 0, 0
         info = scan_input(self.paths[k])
-        self.f = open_input(self.paths[k])
+        self.f = open_run(self.paths[k])
         self.rows, self.shape_rows = info.rows, self.f["triggers"].shape[0]
         self.trig = np.zeros(0, dtypes.plain(dtypes.TRIGGER))
         self.step = self.f["raw/csi"].chunks[0] if self.f["raw/csi"].chunks else 64

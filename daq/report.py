@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 from daq import config as config_mod  # noqa: E402
 from daq import dtypes  # noqa: E402
 from daq.config import Config  # noqa: E402
-from daq.replay_input import input_files, open_input, read_rows, readable_attrs  # noqa: E402
-from daq.runfile import RunFileError  # noqa: E402
+from daq.replay_input import read_rows, readable_attrs  # noqa: E402
+from daq.runfile import RunFileError, open_run, run_files  # noqa: E402
 
 C_COLOUR, AC_COLOUR, EXCESS_COLOUR = "#1f77b4", "#7f7f7f", "#d62728"
 FEATURE_FIELDS = ("trigger_id", "window", "pe", "onset_ns", "cut_mask", "selected")
@@ -70,11 +70,11 @@ def _table(f: Any, name: str, fields: tuple[str, ...] | None = None) -> np.ndarr
 
 def load_run(run_file: str | Path) -> RunData:
     """The tables the report needs, over all files of the run."""
-    files = input_files(run_file)
+    files = run_files(run_file)
     parts: dict[str, list[np.ndarray]] = {"triggers": [], "features": [], "dq": []}
     attrs: dict[str, Any] = {}
     for path in files:
-        with open_input(path) as f:
+        with open_run(path) as f:
             attrs = attrs or readable_attrs(f)
             parts["triggers"].append(_table(f, "triggers", TRIGGER_FIELDS))
             parts["features"].append(_table(f, "features", FEATURE_FIELDS))

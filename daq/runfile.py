@@ -26,7 +26,9 @@ then still says ``running``. Final attributes are written after SWMR mode ends.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -166,24 +168,57 @@ def run_file_path(run_dir: str | Path, run_number: int, sub_run: int = 0) -> Pat
     return Path(run_dir) / f"run_{run_number:06d}{suffix}.h5"
 
 
+SUB_RUN = re.compile(r"^(run_\d+)(?:_sub(\d+))?\.h5$")
+
+
 def run_files(path: str | Path) -> list[Path]:
-    """Every file of the run that ``path`` belongs to, in sub-run order."""
+    """The files of the run ``path`` belongs to: ``run_NNNNNN.h5`` then its ``_subKKK`` files in order."""
     p = Path(path)
-    stem = p.stem.split("_sub")[0]
-    first = p.with_name(f"{stem}.h5")
-    subs = sorted(p.parent.glob(f"{stem}_sub[0-9][0-9][0-9].h5"))
-    return ([first] if first.exists() else []) + subs
+    if not p.is_file():
+        raise RunFileError(f"{p}: no such run file")
+    m = SUB_RUN.match(p.name)
+    if m is None:
+        return [p]
+    subs = [q for q in p.parent.glob(f"{m.group(1)}_sub*.h5") if (s := SUB_RUN.match(q.name)) and s.group(2)]
+    first = p.with_name(f"{m.group(1)}.h5")
+    return ([first] if first.is_file() else []) + sorted(subs, key=lambda q: int(SUB_RUN.match(q.name).group(2)))
+
+
+def _hdf5_library() -> ctypes.CDLL | None:
+    """The libhdf5 that h5py loaded (found in /proc/self/maps), for one setting h5py does not expose."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libhdf5" in line and "hdf5_hl" not in line}
+        return ctypes.CDLL(sorted(paths)[0]) if paths else None
+    except (OSError, IndexError):
+        return None
 
 
 def open_run(path: str | Path) -> h5py.File:
-    """Open a run file for reading (also one still being written), with a clear error."""
+    """Open a run file for reading: a closed one, one still being written, one whose writer was
+    killed (HDF5's "open for write" flag still set), or one cut short.
+
+    A file that opens normally is read normally. Otherwise it is opened as a SWMR reader with a
+    single metadata read attempt, so damaged metadata fails at once instead of being retried
+    for minutes (HDF5's SWMR default), with a RunFileError naming the file.
+    """
     p = Path(path)
     try:
-        return h5py.File(p, "r", libver="latest", swmr=True)
+        return h5py.File(p, "r")
     except FileNotFoundError:
         raise RunFileError(f"{p}: no such run file") from None
     except OSError as exc:
-        raise RunFileError(f"{p}: not a readable run file ({exc})") from None
+        first_error = exc
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    lib = _hdf5_library()
+    if lib is not None:
+        lib.H5Pset_metadata_read_attempts(ctypes.c_int64(fapl.id), ctypes.c_uint(1))
+    try:
+        fid = h5py.h5f.open(str(p).encode(), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ, fapl=fapl)
+    except OSError:
+        raise RunFileError(f"{p}: not a readable run file ({first_error})") from None
+    return h5py.File(fid)
 
 
 def units_of(ds: h5py.Dataset) -> dict[str, str]:
