@@ -27,8 +27,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON has no such numbers."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _write_json(data: dict[str, Any], path: str | None) -> None:
-    text = json.dumps(data, indent=2, default=_json_default)
+    data = json.loads(json.dumps(data, default=_json_default))  # numpy -> Python, then clean
+    text = json.dumps(_finite(data), indent=2, allow_nan=False)
     if path:
         Path(path).write_text(text + "\n")
 

@@ -126,14 +126,18 @@ def significance(best: FitOutcome, name: str = "mu", null: float = 0.0) -> tuple
     """Significance of rejecting ``name = null`` from the profile likelihood ratio:
     Z = sqrt(q0), q0 = 2 [NLL(null, profiled) - NLL(best)], one-sided (0 if best < null)."""
     conditional = minimise(best.model, fixed={name: null}, start=best.values, hesse=False)
-    if not (conditional.valid and np.isfinite(conditional.fval)):
-        # An empty background sample (e.g. no AC counts in a short simulated run) puts the
-        # best-fit steady-state parameters at zero, where the null fit cannot start: the
-        # factorized background P_i Q_j has no gradient there. Start it from one count per bin.
-        start = {k: (max(v, 1.0) if k.startswith("ss_") else v) for k, v in best.values.items()}
-        retry = minimise(best.model, fixed={name: null}, start=start, hesse=False)
-        if np.isfinite(retry.fval) and (not np.isfinite(conditional.fval) or retry.fval < conditional.fval):
-            conditional = retry
+    # Background parameters that sit at their zero limit in the best fit (empty AC bins, as in a
+    # short simulated run) have no gradient there: a null fit started from them stays stuck with
+    # events in zero-expectation bins. Start the null fit also from one count per background
+    # parameter and keep the better valid minimum.
+    start = {k: (max(v, 1.0) if k.startswith("ss_") else v) for k, v in best.values.items()}
+    retry = minimise(best.model, fixed={name: null}, start=start, hesse=False)
+    candidates = [f for f in (conditional, retry) if f.valid and np.isfinite(f.fval)]
+    if not candidates:
+        return float("nan"), conditional  # no trustworthy null fit: no significance claimed
+    conditional = min(candidates, key=lambda f: f.fval)
+    if conditional.fval < best.fval - 1e-3:
+        return float("nan"), conditional  # the null fit beat the "best" fit: that fit was stuck
     q0 = max(2.0 * (conditional.fval - best.fval), 0.0)
     z = float(np.sqrt(q0)) if best.values[name] > null else 0.0
     return z, conditional

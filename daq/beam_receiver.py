@@ -55,9 +55,10 @@ class BeamReceiver(Node):
         self.send_lossless(self.out, msg, triggers=len(pulses))
         return len(pulses)
 
-    def on_tick(self) -> None:
+    def on_tick(self) -> bool:
         if self.state == "running" and self.device is not None:
-            self._fetch(0.01)
+            return self._fetch(0.01) >= self.cfg.run.batch_max_triggers
+        return False
 
     def on_stop(self, meta: dict[str, Any]) -> None:
         """Deliver pulses until one lies past ``meta["until_ns"]`` (the reader's last trigger

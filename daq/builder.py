@@ -116,6 +116,10 @@ class EventBuilder(Node):
         elif msg.kind == "sor":
             self.send_lossless(self.out, self.message(STREAM, "sor", meta=msg.meta))
         elif msg.kind == "data":
+            if len(msg.arrays["triggers"]) == 0:  # only losses: they travel with the next event message
+                if len(msg.arrays["losses"]):
+                    self.loss_out.append(np.array(msg.arrays["losses"]))
+                return
             self.pending.append(msg)
             self.counters["triggers_in"] += len(msg.arrays["triggers"])
         self.counters["queue_depth"] = sum(len(m.arrays["triggers"]) for m in self.pending)

@@ -43,6 +43,7 @@ class DQAccumulator:
         self.quiet_max_peaks = cfg.cuts.afterglow_max_pretrace_peaks
         self.line_pe = cfg.simulation.internal_line_kevee * cfg.simulation.light_yield_pe_per_kevee
         self.pot_total = 0.0
+        self.pulses: list[np.ndarray] = []
         self.line_values: deque[float] = deque(maxlen=LINE_EVENTS)
         self.interval_start: int | None = None
         self._reset()
@@ -51,9 +52,8 @@ class DQAccumulator:
         self.n_trig = 0
         self.n_beam_on = 0
         self.power_sum = 0.0
-        self.pot = 0.0
-        self.baseline: list[float] = []
-        self.baseline_rms: list[float] = []
+        self.baseline_sum = 0.0
+        self.baseline_rms_sum = 0.0
         self.peak_charges: list[np.ndarray] = []
         self.n_windows = 0
         self.cut_counts = {dtypes.CUT_AFTERGLOW: 0, dtypes.CUT_VETO: 0, dtypes.CUT_LINEAR_GATE: 0}
@@ -65,9 +65,19 @@ class DQAccumulator:
         self.losses += int(losses["count"][losses["trigger_id"] >= 0].sum()) if len(losses) else 0
 
     def add_beam(self, pulses: np.ndarray) -> None:
-        pot = float(pulses["pot"].sum()) if len(pulses) else 0.0
-        self.pot += pot
-        self.pot_total += pot
+        """Beam pulses count in the interval their own time falls in (not their message's),
+        so the rows do not depend on how pulses were batched."""
+        if len(pulses):
+            self.pulses.append(np.array(pulses))
+
+    def _take_pulses(self, end_time: int) -> float:
+        """POT of the pulses before ``end_time`` (kept pulses after it for later intervals)."""
+        if not self.pulses:
+            return 0.0
+        pulses = np.concatenate(self.pulses)
+        now = pulses["time"] < end_time
+        self.pulses = [pulses[~now]] if np.any(~now) else []
+        return float(pulses["pot"][now].sum())
 
     def add(self, triggers: np.ndarray, features: np.ndarray, veto_hits: np.ndarray,
             peaks: np.ndarray | None = None) -> list[np.ndarray]:
@@ -105,8 +115,8 @@ class DQAccumulator:
         on = triggers["beam_on"]
         self.n_beam_on += int(on.sum())
         self.power_sum += float(triggers["power_mw"].sum())
-        self.baseline.append(float(features["baseline"].mean()))
-        self.baseline_rms.append(float(features["baseline_rms"].mean()))
+        self.baseline_sum += float(features["baseline"].astype(np.float64).sum())
+        self.baseline_rms_sum += float(features["baseline_rms"].astype(np.float64).sum())
         self.peak_charges.append(quiet_pretrace_charges(features, peaks, self.quiet_max_peaks))
         self.n_windows += len(features)
         for bit in self.cut_counts:
@@ -130,11 +140,14 @@ class DQAccumulator:
         nan = np.nan
         r["beam_on_fraction"] = self.n_beam_on / self.n_trig if self.n_trig else nan
         r["beam_power_mw"] = self.power_sum / self.n_trig if self.n_trig else nan
-        r["pot"] = self.pot
+        pot = self._take_pulses(end_time)
+        self.pot_total += pot
+        r["pot"] = pot
         r["pot_total"] = self.pot_total
         r["gwhr_total"] = gwhr(self.pot_total, self.energy_gev)
-        r["baseline_adc"] = np.mean(self.baseline) if self.baseline else nan
-        r["baseline_rms_adc"] = np.mean(self.baseline_rms) if self.baseline_rms else nan
+        w = self.n_windows
+        r["baseline_adc"] = self.baseline_sum / w if w else nan
+        r["baseline_rms_adc"] = self.baseline_rms_sum / w if w else nan
         charges = np.concatenate(self.peak_charges) if self.peak_charges else np.zeros(0)
         r["spe_mean_charge"] = truncated_mean(charges) if len(charges) >= 20 else nan
         w = self.n_windows

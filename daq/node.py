@@ -88,8 +88,9 @@ class Node:
     def on_abort(self, reason: str) -> None:
         """The run ends without a complete end-of-run (a process died); close what is open."""
 
-    def on_tick(self) -> None:
-        """Called every loop turn (sources read their device here)."""
+    def on_tick(self) -> bool | None:
+        """Called every loop turn (sources read their device here). Return True when more work
+        is waiting (a full batch was read): the next turn then does not wait on the poller."""
 
     def on_exit(self) -> None:
         """The process is about to exit."""
@@ -231,9 +232,10 @@ class Node:
         for sock in inputs:
             poller.register(sock, zmq.POLLIN)
         self.heartbeat(force=True)
+        busy = False
         try:
             while not self._exit:
-                events = dict(poller.poll(self.poll_timeout_ms))
+                events = dict(poller.poll(0 if busy else self.poll_timeout_ms))
                 if self.commands in events:
                     self._drain_commands()
                 for sock in inputs:
@@ -244,7 +246,7 @@ class Node:
                                 break
                             self._handle(sock, msg)
                             self.heartbeat()
-                self.on_tick()
+                busy = bool(self.on_tick())
                 self.heartbeat()
         finally:
             self.on_exit()

@@ -92,10 +92,10 @@ class DigitizerReader(Node):
         self.counters["triggers_in"] += n
         self.send_lossless(self.out, self.message(STREAM, arrays=arrays), triggers=n)
 
-    def on_tick(self) -> None:
+    def on_tick(self) -> bool:
         if self.state != "running" or self.device is None:
-            return
-        self._fetch(0.01)
+            return False
+        full = self._fetch(0.01) >= self.cfg.run.batch_max_triggers
         if getattr(self.device, "exhausted", False) and not self.exhausted_reported:
             self.exhausted_reported = True
             self.report("exhausted")  # a finite source ended: the supervisor stops the run
@@ -105,6 +105,7 @@ class DigitizerReader(Node):
         ):
             self._send_pending()
         self.counters["queue_depth"] = n_pending
+        return full
 
     def _drain(self) -> None:
         while self._fetch(0.0):
