@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from daq import dtypes, features, transport
+from daq import dtypes, features, streams, transport
 from daq.config import Config
 from daq.envelope import Message
 from daq.hardware import RunParameters
@@ -229,22 +229,9 @@ class EventBuilder(Node):
         self.state = "idle"
 
 
-EVENT_ARRAYS = {
-    "triggers": dtypes.TRIGGER,
-    "features": dtypes.FEATURES,
-    "peaks": dtypes.PEAK,
-    "beam": dtypes.BEAM_PULSE,
-    "truth_events": dtypes.TRUTH_EVENT,
-    "truth_windows": dtypes.TRUTH_WINDOW,
-    "losses": dtypes.LOSS,
-    "veto_hits": dtypes.VETO_HIT,
-    "selected": dtypes.SELECTED,
-}
-
-
 def event_arrays(n_samples: int, **given: np.ndarray) -> dict[str, np.ndarray]:
     """The arrays of an events/vetoed/selected data message, empty where not given."""
-    out = {name: given.get(name, np.zeros(0, dt)) for name, dt in EVENT_ARRAYS.items()}
+    out = {name: given.get(name, np.zeros(0, dt)) for name, dt in streams.EVENTS.items()}
     for channel in ("csi", "veto"):
         out[channel] = given.get(channel, np.zeros((0, n_samples), np.int8))
     return out
