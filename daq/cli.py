@@ -68,7 +68,10 @@ def cmd_daq(args: argparse.Namespace) -> int:
     _logging(args.verbose, "%(asctime)s %(levelname)s %(message)s")
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)
-    sup = Supervisor(cfg, args.run_dir)
+    try:
+        sup = Supervisor(cfg, args.run_dir)
+    except OSError as exc:
+        raise UsageError(f"run directory {args.run_dir or cfg.run.directory}: {exc.strerror or exc}") from None
     interrupted = {"n": 0}
 
     def on_sigint(*_: Any) -> None:
@@ -130,7 +133,10 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
     cfg = _config(args, "daq")
     _logging(args.verbose)
-    sup = Supervisor(cfg, args.run_dir)
+    try:
+        sup = Supervisor(cfg, args.run_dir)
+    except OSError as exc:
+        raise UsageError(f"run directory {args.run_dir or cfg.run.directory}: {exc.strerror or exc}") from None
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))

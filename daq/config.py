@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import tomllib
 import types
 import typing
@@ -341,6 +342,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise bad
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -427,9 +430,36 @@ def _check(cfg: Config) -> None:
         "recorder.chunk_records": cfg.recorder.chunk_records,
         "supervisor.heartbeat_interval_s": cfg.supervisor.heartbeat_interval_s,
     }
+    positive.update({
+        "digitizer.buffer_records": d.buffer_records,
+        "run.batch_max_latency_s": cfg.run.batch_max_latency_s,
+        "supervisor.startup_timeout_s": cfg.supervisor.startup_timeout_s,
+        "supervisor.stop_timeout_s": cfg.supervisor.stop_timeout_s,
+        "beam.match_window_ns": cfg.beam.match_window_ns,
+    })
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: expected a positive number, got {value}")
+    sim = cfg.simulation
+    for name in ("power_fluctuation", "trip_rate_per_hour", "trip_mean_s", "beam_off_period_s", "dark_rate_hz",
+                 "afterglow_pe_fraction", "gamma_rate_hz", "internal_line_rate_hz", "cherenkov_rate_hz",
+                 "muon_rate_hz", "veto_beam_rate_per_pulse", "beam_neutron_per_pulse", "noise_rms_adc",
+                 "spe_gain_spread", "trigger_jitter_ns"):
+        if getattr(sim, name) < 0:
+            raise ConfigError(f"simulation.{name}: expected a number >= 0, got {getattr(sim, name)}")
+    for name in ("muon_csi_fraction", "scint_slow_fraction"):
+        if not 0 <= getattr(sim, name) <= 1:
+            raise ConfigError(f"simulation.{name}: expected a fraction in [0, 1], got {getattr(sim, name)}")
+    if cfg.beam.power_mw < 0:
+        raise ConfigError(f"beam.power_mw: expected a number >= 0, got {cfg.beam.power_mw}")
+    half_period = 0.5e9 / cfg.beam.rep_rate_hz
+    if cfg.beam.match_window_ns >= half_period:
+        raise ConfigError(f"beam.match_window_ns: expected less than half the pulse period ({half_period:.0f} ns), "
+                          f"got {cfg.beam.match_window_ns}")
+    sup = cfg.supervisor
+    if sup.heartbeat_timeout_s < 2 * sup.heartbeat_interval_s:
+        raise ConfigError(f"supervisor.heartbeat_timeout_s: expected at least twice heartbeat_interval_s "
+                          f"({2 * sup.heartbeat_interval_s} s), got {sup.heartbeat_timeout_s}")
     from daq.supervisor_names import PROCESS_NAMES
 
     if cfg.supervisor.restart_policy not in ("restart", "stop"):
@@ -441,8 +471,12 @@ def _check(cfg: Config) -> None:
     if not 0 <= cfg.supervisor.metrics_port < 65536:
         raise ConfigError(
             f"supervisor.metrics_port: expected 0 (off) or a port number, got {cfg.supervisor.metrics_port}")
+    seen: dict[str, str] = {}
     for key in ENDPOINT_KEYS:
         ep = getattr(cfg.endpoints, key)
+        if ep in seen:
+            raise ConfigError(f"endpoints.{key}: {ep!r} is already endpoints.{seen[ep]}; every endpoint needs its own")
+        seen[ep] = key
         if not ep.startswith(("tcp://", "ipc://", "inproc://")):
             raise ConfigError(f"endpoints.{key}: expected tcp://host:port or ipc://path, got {ep!r}")
 

@@ -20,6 +20,7 @@ final counts in ``meta``), ``loss`` (loss records), ``dq`` (a data-quality row).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ def _dtype_from(descr: Any) -> np.dtype:
         raise EnvelopeError(f"bad dtype {descr!r}: {exc}") from None
     if dt.hasobject:
         raise EnvelopeError("object dtypes are not allowed on the wire")
+    if dt.itemsize == 0 or dt.subdtype is not None:
+        raise EnvelopeError(f"dtype {dt} is not allowed on the wire (empty or subarray)")
     return dt
 
 
@@ -136,8 +139,10 @@ def unpack(frames: list[Any], copy: bool = False) -> Message:
         raise EnvelopeError(f"header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
     try:
         header = json.loads(head)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8, integers beyond the digit limit
         raise EnvelopeError(f"header is not JSON: {exc}") from None
+    except RecursionError:
+        raise EnvelopeError("header JSON nested too deeply") from None
     if not isinstance(header, dict):
         raise EnvelopeError("header is not a JSON object")
     version = _require(header, "v", int)
@@ -156,14 +161,16 @@ def unpack(frames: list[Any], copy: bool = False) -> Message:
         if not isinstance(spec, dict):
             raise EnvelopeError("array spec is not an object")
         name = _require(spec, "name", str)
+        if name in arrays:
+            raise EnvelopeError(f"array {name!r} appears twice")
         dtype = _dtype_from(spec.get("dtype"))
         shape = _require(spec, "shape", list)
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape) or len(shape) > 8:
+        if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**40 for s in shape) or len(shape) > 8:
             raise EnvelopeError(f"array {name!r} has a bad shape {shape!r}")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(shape)  # Python ints: no overflow
         nbytes = count * dtype.itemsize
-        if nbytes > MAX_ARRAY_BYTES:
-            raise EnvelopeError(f"array {name!r} of {nbytes} bytes exceeds the limit")
+        if nbytes > MAX_ARRAY_BYTES or (count == 0 and math.prod(s for s in shape if s) > MAX_ARRAY_BYTES):
+            raise EnvelopeError(f"array {name!r} of shape {shape} exceeds the limit")
         buf = frame.buffer if hasattr(frame, "buffer") else frame
         if len(memoryview(buf).cast("B")) != nbytes:
             raise EnvelopeError(

@@ -28,6 +28,7 @@ RECORDS = {"triggers": dtypes.TRIGGER, "truth_events": dtypes.TRUTH_EVENT, "trut
 BEAM = {"beam": dtypes.BEAM_PULSE, "losses": dtypes.LOSS}
 EVENTS = {"triggers": dtypes.TRIGGER, **PER_TRIGGER_TABLES}
 WAVEFORMS = ("csi", "veto")
+DATA_KINDS = frozenset({"sor", "data", "dq", "eor"})
 STREAMS = {"records": (RECORDS, True), "beam": (BEAM, False), "events": (EVENTS, True),
            "vetoed": (EVENTS, True), "selected": (EVENTS, True)}
 
@@ -36,6 +37,8 @@ def validate(msg: Message, stream: str, n_samples: int) -> None:
     """Raise EnvelopeError unless ``msg`` is a well-formed message of ``stream``."""
     if msg.stream != stream:
         raise EnvelopeError(f"expected stream {stream!r}, got {msg.stream!r}")
+    if msg.kind not in DATA_KINDS:
+        raise EnvelopeError(f"kind {msg.kind!r} does not travel on the {stream} stream")
     if msg.kind == "dq":
         dq = msg.arrays.get("dq")
         if dq is None or dq.dtype != dtypes.DQ or dq.ndim != 1:

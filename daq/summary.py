@@ -10,7 +10,7 @@ import numpy as np
 
 from daq import dtypes
 from daq.dq import gwhr
-from daq.runfile import open_run, run_files
+from daq.runfile import RunFileError, open_run, run_files
 
 
 def _nanmean(x: np.ndarray) -> float | None:
@@ -23,7 +23,17 @@ def _concat(files: list[Any], name: str) -> np.ndarray:
 
 
 def run_summary(path: str | Path) -> dict[str, Any]:
-    """Summary of the run ``path`` belongs to, over all its sub-run files."""
+    """Summary of the run ``path`` belongs to, over all its sub-run files.
+
+    A damaged file (truncated, corrupted) gives a RunFileError naming it and what failed.
+    """
+    try:
+        return _run_summary(path)
+    except (KeyError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise RunFileError(f"{path}: damaged run file, cannot summarise it ({type(exc).__name__}: {exc})") from None
+
+
+def _run_summary(path: str | Path) -> dict[str, Any]:
     paths = run_files(path) or [Path(path)]
     files = [open_run(p) for p in paths]
     try:

@@ -130,6 +130,7 @@ class Supervisor:
         self._start_meta: dict[str, Any] = {}
         self._start_extra: dict[str, dict[str, Any]] = {}  # per-process additions (a restarted recorder's sub-run)
         self.restarts: list[dict[str, Any]] = []
+        self.malformed = {"control": 0, "status": 0}  # requests and heartbeats refused as malformed
         self._last_start_sent = 0.0
         self.metrics = None
         self._next_snapshot = 0.0
@@ -281,6 +282,7 @@ class Supervisor:
             except zmq.Again:
                 return
             except EnvelopeError as exc:
+                self.malformed["status"] += 1
                 log.warning("malformed status message: %s", exc)
                 continue
             info = self.procs.get(msg.source)
@@ -359,6 +361,7 @@ class Supervisor:
             "elapsed_s": round(time.monotonic() - self.run_started, 3) if self.state is RunState.RUNNING else None,
             "error": self.error,
             "restarts": self.restarts,
+            "malformed": dict(self.malformed),
             "last_run": self.last_run,
             "processes": [p.status() for p in self.procs.values()],
         }
@@ -369,6 +372,7 @@ class Supervisor:
         except zmq.Again:
             return
         except EnvelopeError as exc:
+            self.malformed["control"] += 1
             self.control.send_multipart(transport_reply({"ok": False, "error": f"malformed request: {exc}"}))
             return
         cmd = req.meta.get("cmd")
