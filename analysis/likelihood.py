@@ -20,6 +20,7 @@ chi^2.  A cost is called with an array ordered as ``cost.parameters`` (what
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -53,14 +54,15 @@ def on_off_background(signal: ArrayLike, n_on: ArrayLike, n_off: ArrayLike,
     return np.where(lin <= 0, (-lin + disc) / (2.0 * a), 2.0 * m * s / np.maximum(lin + disc, TINY))
 
 
-class Cost:
+class Cost(ABC):
     """Base class: named parameters, ``value(p)``, ``__call__(array)``, ``+``."""
 
     errordef = 0.5
     parameters: tuple[str, ...] = ()
 
+    @abstractmethod
     def value(self, p: Params) -> float:
-        raise NotImplementedError
+        """The cost at parameters ``p``."""
 
     def __call__(self, x: Sequence[float]) -> float:
         return self.value(dict(zip(self.parameters, x, strict=True)))

@@ -22,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ STATUS_TIMEOUT_S = 1.5
 COMMAND_TIMEOUT_S = 5.0
 
 
-class _Loop:
+class _Loop(ABC):
     """A daemon thread running :meth:`loop` until :meth:`stop`."""
 
     name = "loop"
@@ -61,8 +62,9 @@ class _Loop:
         except Exception:  # a GUI thread must not die silently
             log.exception("%s thread failed", self.name)
 
+    @abstractmethod
     def loop(self) -> None:
-        raise NotImplementedError
+        """The thread's body; returns when ``self._stop`` is set."""
 
     def stop(self, timeout_s: float = 3.0) -> None:
         self._stop.set()

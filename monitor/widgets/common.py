@@ -67,4 +67,5 @@ class Panel(QWidget):
         return True
 
     def redraw(self) -> None:
-        raise NotImplementedError
+        # abstract (QWidget's metaclass does not mix with ABCMeta): every panel draws itself
+        raise NotImplementedError(f"{type(self).__name__} must implement redraw()")
