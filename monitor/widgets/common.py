@@ -66,6 +66,10 @@ class Panel(QWidget):
         self.redraws += 1
         return True
 
-    def redraw(self) -> None:
-        # abstract (QWidget's metaclass does not mix with ABCMeta): every panel draws itself
-        raise NotImplementedError(f"{type(self).__name__} must implement redraw()")
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # redraw is abstract; QWidget's metaclass does not mix with ABCMeta, so check it here,
+        # when a panel class is defined, rather than when it first draws
+        super().__init_subclass__(**kwargs)
+        if "redraw" not in cls.__dict__ and not any("redraw" in b.__dict__ for b in cls.__mro__[1:-1]
+                                                   if b is not Panel and issubclass(b, Panel)):
+            raise TypeError(f"{cls.__name__} must define redraw()")
