@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -213,7 +214,15 @@ def cmd_process(args: argparse.Namespace) -> int:
     node = getattr(importlib.import_module(module), cls)(cfg)
     logs.setup(args.name, args.log_dir, lambda: node.params.run_number if node.params else None,
                cfg.supervisor.log_max_bytes, cfg.supervisor.log_backups, args.verbose)
-    return node.run_forever()
+    code = node.run_forever()
+    from daq.runfile import UNCLOSED
+
+    if UNCLOSED:  # HDF5's own teardown would retry the failed writes and crash; everything is said already
+        logging.getLogger(__name__).error("%s: exiting without HDF5 teardown; files left open after a failed "
+                                          "write: %s", args.name, ", ".join(map(str, sorted(UNCLOSED))))
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def cmd_keys(args: argparse.Namespace) -> int:

@@ -238,6 +238,9 @@ class RecorderConfig:
     raw_veto: bool = _doc("record veto waveforms")
     compression: str = _doc("blosc-lz4 | blosc-zstd | gzip | lzf | none")
     chunk_records: int = _doc("records per HDF5 chunk of raw waveforms")
+    min_free_mb: float = _doc("free space the run directory's file system must keep: below it the recorder closes "
+                              "the file and the run stops with 'disk full' [MB]; 0 = only a failed write stops it",
+                              200.0)
 
 
 @dataclass(frozen=True)
@@ -450,6 +453,8 @@ def _check(cfg: Config) -> None:
     for name in ("muon_csi_fraction", "scint_slow_fraction"):
         if not 0 <= getattr(sim, name) <= 1:
             raise ConfigError(f"simulation.{name}: expected a fraction in [0, 1], got {getattr(sim, name)}")
+    if cfg.recorder.min_free_mb < 0:
+        raise ConfigError(f"recorder.min_free_mb: expected a number >= 0, got {cfg.recorder.min_free_mb}")
     if cfg.beam.power_mw < 0:
         raise ConfigError(f"beam.power_mw: expected a number >= 0, got {cfg.beam.power_mw}")
     half_period = 0.5e9 / cfg.beam.rep_rate_hz

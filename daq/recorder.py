@@ -4,8 +4,13 @@ At the end of run it accounts for every trigger id over all the run's files (a r
 restarted during the run continues in a sub-run file ``run_NNNNNN_subKKK.h5``): recorded,
 declared lost, or found missing — attributed to the run's process restarts, or else written
 to ``/losses`` as ``unaccounted`` and named in the exit status, so a miscount is never
-silent (:mod:`daq.accounting`). A write error (e.g. a full disk) ends the recording with an
-error status and an alarm to the supervisor; what was flushed stays readable.
+silent (:mod:`daq.accounting`).
+
+A full disk ends the recording before it can damage the file: at the start and at every flush
+the recorder checks that the run directory keeps ``recorder.min_free_mb`` free, and otherwise
+closes the file (exit status ``error: ... disk full ...``) and reports the error, which stops the
+run. A write that fails anyway (a quota, a file-size limit, a disk filled by someone else) also
+ends the recording with an error report; the file then reads up to its last good flush.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from daq.config import Config
 from daq.dq import gwhr
 from daq.envelope import Message
 from daq.hardware import RunParameters
+from daq.heap import release_free_memory
 from daq.node import Node
-from daq.runfile import RunFileError, RunFileWriter, open_run, run_file_path, run_files
+from daq.runfile import RunFileError, RunFileWriter, check_free_space, open_run, run_file_path, run_files
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,7 @@ class Recorder(Node):
         self._zero()
         self.restarts = list(meta.get("restarts", []))
         try:
+            check_free_space(path.parent if path.parent.is_dir() else path.parent.parent, self._reserve)
             self.writer = RunFileWriter(
                 path,
                 run_number=params.run_number,
@@ -95,15 +102,20 @@ class Recorder(Node):
         self.extra["file"] = str(path)
         self.report("file_open", file=str(path))
 
+    @property
+    def _reserve(self) -> int:
+        return int(self.cfg.recorder.min_free_mb * 1e6)
+
     def _fail(self, reason: str) -> None:
+        """End the recording on a write error: close the file as far as the disk allows, tell the supervisor."""
         log.error("recorder: %s", reason)
-        self.report("error", reason=reason)
         self.extra["error"] = reason
         if self.writer is not None:
             try:
                 self.writer.close(f"error: {reason}", self._final_attrs({}))
-            except Exception as exc:  # the file may be beyond repair (disk full); say so
-                log.error("recorder: could not close %s: %s", self.writer.path, exc)
+            except RunFileError as exc:  # nothing more can be written; it reads up to its last good flush
+                log.error("recorder: %s closed without its stop record: %s", self.writer.path, exc)
+        self.report("error", reason=reason)
         self.writer = None
         self.state = "idle"
 
@@ -119,7 +131,9 @@ class Recorder(Node):
                 self.writer.append("dq", msg.arrays["dq"])
             elif msg.kind == "eor":
                 self._end_of_run(msg.meta)
-        except (OSError, RunFileError, KeyError, ValueError) as exc:
+        except RunFileError as exc:
+            self._fail(str(exc))
+        except (OSError, KeyError, ValueError) as exc:
             self._fail(f"writing {self.writer.path if self.writer else '?'}: {exc}")
 
     def _write(self, arrays: dict[str, np.ndarray]) -> None:
@@ -146,8 +160,10 @@ class Recorder(Node):
         if w is not None and time.monotonic() - w.last_flush >= self.cfg.run.flush_interval_s:
             try:
                 w.flush()
-            except OSError as exc:
-                self._fail(f"flushing {w.path}: {exc}")
+                release_free_memory()  # freed chunk buffers would otherwise stay resident (fragmentation)
+                check_free_space(w.path.parent, self._reserve)
+            except (OSError, RunFileError) as exc:
+                self._fail(str(exc))
 
     def _final_attrs(self, meta: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -204,7 +220,7 @@ class Recorder(Node):
                 status = f"inconsistent: {acc.unaccounted} triggers unaccounted"
                 log.error("recorder: %s", status)
         path = self.writer.path
-        self.writer.close(status, self._final_attrs(meta))
+        self.writer.close(status, self._final_attrs(meta))  # a RunFileError here goes to _fail
         self.writer = None
         summary = {"file": str(path), "generated": generated, "recorded": self.recorded, "lost": self.lost,
                    "exit_status": status, "restarts": len(self.restarts)}
@@ -215,7 +231,10 @@ class Recorder(Node):
     def on_abort(self, reason: str) -> None:
         if self.writer is not None:
             path = self.writer.path
-            self.writer.close(f"aborted: {reason}", self._final_attrs({}))
+            try:
+                self.writer.close(f"aborted: {reason}", self._final_attrs({}))
+            except RunFileError as exc:
+                log.error("recorder: %s closed without its stop record: %s", path, exc)
             self.writer = None
             self.report("run_done", file=str(path), generated=-1, recorded=self.recorded, lost=self.lost,
                         exit_status=f"aborted: {reason}")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -55,10 +56,47 @@ TABLES: dict[str, np.dtype] = {
     "truth/windows": dtypes.TRUTH_WINDOW,
 }
 RAW = {"csi": "raw/csi", "veto": "raw/veto"}
+# Files HDF5 could not close after a failed write. HDF5 keeps them open and retries the close in its
+# own teardown at process exit, which crashes (SIGSEGV) when the write fails again; a process that
+# has one ends with os._exit instead (see daq.cli.cmd_process).
+UNCLOSED: set[Path] = set()
 
 
 class RunFileError(RuntimeError):
     """A run file that cannot be written or read as asked."""
+
+
+class DiskFullError(RunFileError):
+    """The run directory's file system is full or below the configured reserve."""
+
+
+_HDF5_ERRNO = re.compile(r"error message = '([^']+)'")
+
+
+def write_failure(path: Path, what: str, exc: BaseException) -> RunFileError:
+    """A RunFileError for a failed write that names the file and the operating system's reason
+    (HDF5 buries it, e.g. ``No space left on device``, in a long message)."""
+    text = str(exc)
+    found = _HDF5_ERRNO.search(text)
+    reason = found.group(1) if found else text.splitlines()[0] if text else type(exc).__name__
+    cls = DiskFullError if "No space left" in reason else RunFileError
+    return cls(f"{path}: {what} failed: {reason}")
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes available to an unprivileged writer on the file system holding ``directory``."""
+    st = os.statvfs(directory)
+    return st.f_bavail * st.f_frsize
+
+
+def check_free_space(directory: Path, reserve_bytes: int) -> None:
+    """Raise DiskFullError when the file system holding ``directory`` has less than ``reserve_bytes`` free."""
+    if reserve_bytes <= 0:
+        return
+    free = free_bytes(directory)
+    if free < reserve_bytes:
+        raise DiskFullError(f"{directory}: disk full: {free / 1e6:.1f} MB free, below the reserve of "
+                            f"{reserve_bytes / 1e6:.0f} MB (recorder.min_free_mb)")
 
 
 def compression_options(name: str) -> dict[str, Any]:
@@ -114,32 +152,46 @@ class RunFileWriter:
             f.attrs[key] = np.int64(-1)
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
+        # One dataset object per dataset for the life of the file: the chunk cache lives in it, so a
+        # failed chunk write surfaces at the next flush (a short-lived object would lose it at dealloc).
+        self.datasets: dict[str, h5py.Dataset] = {}
         for name, dt in TABLES.items():
+            # fletcher32: a corrupted table chunk is an error on read, never silently wrong numbers
             ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtypes.plain(dt),
-                                  chunks=(max(1, 65536 // dt.itemsize),))
+                                  chunks=(max(1, 65536 // dt.itemsize),), fletcher32=True)
             ds.attrs["units"] = json.dumps(dtypes.units(dt))
             ds.attrs["descriptions"] = json.dumps(dtypes.descriptions(dt))
+            self.datasets[name] = ds
         for channel in raw_channels:
             ds = f.create_dataset(RAW[channel], shape=(0, n_samples), maxshape=(None, n_samples), dtype="i1",
                                   chunks=(chunk_records, n_samples), **compression_options(compression))
             ds.attrs["units"] = "ADC"
             ds.attrs["description"] = f"{channel} channel samples, one row per row of /triggers"
             ds.attrs["compression"] = compression
+            self.datasets[RAW[channel]] = ds
         self.raw_channels = raw_channels
         f.swmr_mode = True
-        self.rows = {name: 0 for name in (*TABLES, *(RAW[c] for c in raw_channels))}
+        self.rows = {name: 0 for name in self.datasets}
         self.last_flush = time.monotonic()
+        self.failed: RunFileError | None = None
+        self.closed = False
 
     def append(self, name: str, rows: np.ndarray) -> None:
         """Append ``rows`` (a TABLES dtype or raw samples) to dataset ``name``."""
         if len(rows) == 0:
             return
-        ds = self.f[name]
+        if self.failed is not None:
+            raise self.failed
+        ds = self.datasets[name]
         n = self.rows[name]
         if rows.dtype.names:
             rows = rows.astype(dtypes.plain(rows.dtype), copy=False)
-        ds.resize(n + len(rows), axis=0)
-        ds[n:] = rows
+        try:
+            ds.resize(n + len(rows), axis=0)
+            ds[n:] = rows
+        except (OSError, RuntimeError) as exc:
+            self.failed = write_failure(self.path, f"writing /{name}", exc)
+            raise self.failed from None
         self.rows[name] = n + len(rows)
 
     def append_raw(self, channel: str, samples: np.ndarray) -> None:
@@ -147,18 +199,50 @@ class RunFileWriter:
             self.append(RAW[channel], samples)
 
     def flush(self) -> None:
-        self.f.flush()
+        """Write everything appended so far to disk (what a killed writer leaves readable)."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            self.f.flush()
+        except (OSError, RuntimeError) as exc:
+            self.failed = write_failure(self.path, "flushing", exc)
+            raise self.failed from None
         self.last_flush = time.monotonic()
 
     def close(self, exit_status: str, final_attrs: dict[str, Any]) -> None:
-        """End SWMR mode and write the stop record (stop time, exit status, counts)."""
-        self.f.flush()
-        self.f.close()
-        with h5py.File(self.path, "r+") as f:
-            f.attrs["stop_time_ns"] = time.time_ns()
-            f.attrs["exit_status"] = exit_status
-            for key, value in final_attrs.items():
-                f.attrs[key] = value
+        """End SWMR mode and write the stop record (stop time, exit status, counts).
+
+        After a write failure the file is released without the stop record (it cannot be
+        written; the file then reads like one whose writer was killed, up to its last good
+        flush) and the failure is raised again as a RunFileError.
+        """
+        if self.closed:
+            raise self.failed or RunFileError(f"{self.path}: closed already")
+        self.closed = True
+        error = self.failed
+        if error is None:
+            try:
+                self.f.flush()
+            except (OSError, RuntimeError) as exc:
+                error = write_failure(self.path, "flushing at close", exc)
+        self.datasets.clear()
+        try:
+            self.f.close()
+        except (OSError, RuntimeError) as exc:
+            error = error or write_failure(self.path, "closing", exc)
+        if error is not None:
+            self.failed = error
+            if self.f.id.valid:
+                UNCLOSED.add(self.path)
+            raise error
+        try:
+            with h5py.File(self.path, "r+") as f:
+                f.attrs["stop_time_ns"] = time.time_ns()
+                f.attrs["exit_status"] = exit_status
+                for key, value in final_attrs.items():
+                    f.attrs[key] = value
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(self.path, "writing the stop record", exc) from None
 
 
 def run_file_path(run_dir: str | Path, run_number: int, sub_run: int = 0) -> Path:

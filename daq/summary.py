@@ -55,6 +55,7 @@ def _run_summary(path: str | Path) -> dict[str, Any]:
             "file": str(Path(paths[0]).resolve()),
             "files": [str(Path(p).resolve()) for p in paths],
             "exit_status": str(last["exit_status"]),
+            "stop_record": bool(stop),
             "duration_s": round((stop - start) / 1e9, 3) if stop else None,
             "triggers": {
                 "generated": int(last["triggers_generated"]),
@@ -107,7 +108,9 @@ def human(summary: dict[str, Any]) -> str:
     dq = summary["dq"]
     lines = [
         f"run {summary['run_number']}  ->  {summary['file']}",
-        f"  status      {summary['exit_status']}   duration {summary['duration_s']} s",
+        f"  status      {summary['exit_status']}   duration {summary['duration_s']} s" if summary["stop_record"] else
+        f"  status      {summary['exit_status']}: no stop record (still being written, or its writer was killed "
+        "or failed; it holds what was flushed)",
         f"  triggers    generated {t['generated']}  recorded {t['recorded']}  lost {t['lost']}"
         + (f"  ({', '.join(summary['loss_reasons'])})" if summary["loss_reasons"] else ""),
         f"  files       {len(summary['files'])}   restarts {summary['restarts']}"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from daq import dtypes
-from daq.runfile import RunFileError, RunFileWriter, open_run
+from daq.runfile import DiskFullError, RunFileError, RunFileWriter, check_free_space, free_bytes, open_run
 
 
 def writer(path: Path, compression: str = "blosc-lz4") -> RunFileWriter:
@@ -99,3 +99,66 @@ def test_sigkilled_writer_leaves_a_file_readable_to_its_last_flush(tmp_path: Pat
         np.testing.assert_array_equal(f["triggers"]["trigger_id"], np.arange(n))
         assert f["raw/csi"].shape[0] >= flushed[-1]
         assert np.all(f["raw/csi"][: flushed[-1]] >= 90)  # data up to the flush is intact
+
+
+WRITE_PAST_LIMIT = textwrap.dedent("""
+    import json, os, resource, signal, sys
+    import numpy as np
+    from pathlib import Path
+    from daq import dtypes
+    from daq.runfile import RunFileError, RunFileWriter
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+    w = RunFileWriter(Path(sys.argv[1]), run_number=1, config_text="", config_sha256="", software_version="0",
+                      n_samples=1000, raw_channels=("csi",), compression="none", chunk_records=16)
+    rng = np.random.default_rng(2)
+    out = {"flushed": 0}
+    try:
+        for i in range(10_000):
+            trig = np.zeros(16, dtypes.TRIGGER)
+            trig["trigger_id"] = np.arange(16 * i, 16 * i + 16)
+            w.append("triggers", trig)
+            w.append_raw("csi", rng.integers(-128, 128, (16, 1000)).astype(np.int8))
+            w.flush()
+            out["flushed"] = 16 * i + 16
+    except RunFileError as exc:
+        out["error"] = str(exc)
+    try:
+        w.close("ok", {})
+    except RunFileError as exc:
+        out["close"] = str(exc)
+    from daq.runfile import UNCLOSED
+    out["unclosed"] = [str(p) for p in UNCLOSED]
+    print(json.dumps(out), flush=True)
+    if UNCLOSED:  # what `sevens process` does: HDF5's teardown would retry the failed writes and crash
+        os._exit(0)
+""")
+
+
+def test_a_failed_write_is_a_run_file_error_naming_the_reason_and_the_file_keeps_its_flushed_part(
+        tmp_path: Path) -> None:
+    """Writes past a file-size limit fail (EFBIG) like writes on a full disk: append or flush raises a
+    RunFileError naming the file and the system's reason, close raises it again (no stop record can be
+    written), and the file reads like one whose writer was killed: up to the last good flush."""
+    path = tmp_path / "run.h5"
+    proc = subprocess.run([sys.executable, "-c", WRITE_PAST_LIMIT, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert str(path) in out["error"] and "File too large" in out["error"], out
+    assert out["close"] == out["error"]
+    assert out["unclosed"] == [str(path)]
+    assert out["flushed"] > 0
+    with open_run(path) as f:
+        assert f.attrs["exit_status"] == "running"
+        ids = f["triggers"]["trigger_id"][: out["flushed"]]
+        np.testing.assert_array_equal(ids, np.arange(out["flushed"]))
+        assert len(f["raw/csi"][: out["flushed"]]) == out["flushed"]
+
+
+def test_free_space_below_the_reserve_is_a_disk_full_error_naming_the_directory(tmp_path: Path) -> None:
+    free = free_bytes(tmp_path)
+    check_free_space(tmp_path, free // 2)
+    check_free_space(tmp_path, 0)
+    with pytest.raises(DiskFullError, match=rf"{tmp_path}: disk full: .* MB free, below the reserve"):
+        check_free_space(tmp_path, free * 2 + (1 << 30))
