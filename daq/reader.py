@@ -108,13 +108,16 @@ class DigitizerReader(Node):
         return full
 
     def _drain(self) -> None:
+        """Read out what the stopped device still holds (bounded by its buffer), heartbeating."""
         while self._fetch(0.0):
             if sum(len(b) for b in self.pending) >= self.cfg.run.batch_max_triggers:
                 self._send_pending()
+            self.heartbeat()
 
     def on_stop(self, meta: dict[str, Any]) -> None:
         assert self.device is not None
-        self._drain()
+        # Disarm first, then read out the buffer: draining a device that still triggers would
+        # never end when it triggers faster than the reader reads.
         generated = self.device.stop()
         self._drain()
         last = [b.triggers["time"][-1] for b in self.pending if len(b)]
