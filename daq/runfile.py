@@ -41,7 +41,8 @@ import numpy as np
 from daq import dtypes
 
 LAYOUT_VERSION = 1
-RAW_CACHE_BYTES = 64 * 1024 * 1024
+TABLE_CHUNK_BYTES = 65536
+CACHED_CHUNKS = 4  # per dataset: the partial chunk being appended to, and room to evict full ones
 
 TABLES: dict[str, np.dtype] = {
     "beam": dtypes.BEAM_PULSE,
@@ -134,9 +135,7 @@ class RunFileWriter:
             raise RunFileError(f"{self.path}: run file exists already; refusing to overwrite it")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # a chunk cache that holds every partial raw chunk: appends of a few records then
-            # never decompress and recompress a chunk from disk
-            self.f = h5py.File(self.path, "w", libver="latest", rdcc_nbytes=RAW_CACHE_BYTES, rdcc_nslots=10007)
+            self.f = h5py.File(self.path, "w", libver="latest")
         except OSError as exc:
             raise RunFileError(f"{self.path}: cannot create run file: {exc}") from None
         f = self.f
@@ -152,19 +151,24 @@ class RunFileWriter:
             f.attrs[key] = np.int64(-1)
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
-        # One dataset object per dataset for the life of the file: the chunk cache lives in it, so a
-        # failed chunk write surfaces at the next flush (a short-lived object would lose it at dealloc).
+        # One dataset object per dataset for the life of the file, each with a chunk cache of a few
+        # chunks that prefers to evict full ones (w0 = 1): the partial chunk being appended to stays
+        # in memory, so appends of a few rows never decompress and recompress it from disk, and the
+        # cache stays bounded (~10 MB in all). A failed chunk write then surfaces at the next flush
+        # (a short-lived dataset object would lose it at dealloc).
         self.datasets: dict[str, h5py.Dataset] = {}
         for name, dt in TABLES.items():
             # fletcher32: a corrupted table chunk is an error on read, never silently wrong numbers
-            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtypes.plain(dt),
-                                  chunks=(max(1, 65536 // dt.itemsize),), fletcher32=True)
+            rows = max(1, TABLE_CHUNK_BYTES // dt.itemsize)
+            ds = f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtypes.plain(dt), chunks=(rows,),
+                                  fletcher32=True, rdcc_nbytes=CACHED_CHUNKS * rows * dt.itemsize, rdcc_w0=1.0)
             ds.attrs["units"] = json.dumps(dtypes.units(dt))
             ds.attrs["descriptions"] = json.dumps(dtypes.descriptions(dt))
             self.datasets[name] = ds
         for channel in raw_channels:
             ds = f.create_dataset(RAW[channel], shape=(0, n_samples), maxshape=(None, n_samples), dtype="i1",
-                                  chunks=(chunk_records, n_samples), **compression_options(compression))
+                                  chunks=(chunk_records, n_samples), **compression_options(compression),
+                                  rdcc_nbytes=CACHED_CHUNKS * chunk_records * n_samples, rdcc_w0=1.0)
             ds.attrs["units"] = "ADC"
             ds.attrs["description"] = f"{channel} channel samples, one row per row of /triggers"
             ds.attrs["compression"] = compression
