@@ -159,8 +159,10 @@ class EventBuilder(Node):
         arrays = event_arrays(
             self.n_samples,
             triggers=triggers,
-            csi=a["csi"],
+            csi=a["csi"] if self.cfg.recorder.raw_csi else None,  # past here only the recorder reads CsI
             veto=a["veto"],
+            view_csi=a["csi"][-1:],
+            view_veto=a["veto"][-1:],
             features=feats,
             peaks=peaks,
             beam=np.concatenate(self.beam_out) if self.beam_out else np.zeros(0, dtypes.BEAM_PULSE),
@@ -229,11 +231,12 @@ class EventBuilder(Node):
         self.state = "idle"
 
 
-def event_arrays(n_samples: int, **given: np.ndarray) -> dict[str, np.ndarray]:
-    """The arrays of an events/vetoed/selected data message, empty where not given."""
+def event_arrays(n_samples: int, **given: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The arrays of an events/vetoed/selected data message, empty where not given (or None)."""
     out = {name: given.get(name, np.zeros(0, dt)) for name, dt in streams.EVENTS.items()}
-    for channel in ("csi", "veto"):
-        out[channel] = given.get(channel, np.zeros((0, n_samples), np.int8))
+    for channel in (*streams.WAVEFORMS, *streams.VIEWS):
+        wave = given.get(channel)
+        out[channel] = np.zeros((0, n_samples), np.int8) if wave is None else wave
     return out
 
 

@@ -106,8 +106,8 @@ class CutPipeline(Node):
                 "veto_hits": arrays["veto_hits"],
                 "beam": arrays["beam"],
                 "losses": arrays["losses"],
-                "csi": arrays["csi"][-1:],
-                "veto": arrays["veto"][-1:],
+                "csi": arrays["view_csi"],
+                "veto": arrays["view_veto"],
                 "peaks": peaks[peaks["trigger_id"] == last_id],
             }
             self.publish(self.message(MONITOR, arrays=view, meta={"cut_fractions": self.cut_fractions()}))

@@ -141,8 +141,11 @@ class Recorder(Node):
         n = len(arrays["triggers"])
         for key, name in TABLE_ARRAYS.items():
             self.writer.append(name, arrays[key])
-        self.writer.append_raw("csi", arrays["csi"])
-        self.writer.append_raw("veto", arrays["veto"])
+        for channel in self.writer.raw_channels:
+            if len(arrays[channel]) != n:  # a stage upstream runs with another recorder config
+                raise RunFileError(f"{channel} waveforms of {len(arrays[channel])} of {n} triggers reached the "
+                                   f"recorder: a process upstream runs with recorder.raw_{channel} off")
+            self.writer.append_raw(channel, arrays[channel])
         losses = arrays["losses"]
         if len(losses):
             self.declared.append(np.array(losses))

@@ -52,4 +52,6 @@ class VetoTrigger(Node):
             triggers["n_veto_hits"] = counts[:n]
             arrays["veto_hits"] = hits
         arrays["triggers"] = triggers
+        if not self.cfg.recorder.raw_veto:  # past here only the recorder reads the veto channel
+            arrays["veto"] = arrays["veto"][:0]
         self.send_lossless(self.out, self.message(STREAM, arrays=arrays), triggers=n)
