@@ -114,7 +114,8 @@ class DQAccumulator:
         self.last_time = int(triggers["time"][-1])
         on = triggers["beam_on"]
         self.n_beam_on += int(on.sum())
-        self.power_sum += float(triggers["power_mw"].sum())
+        # sums of float32 values in float64 are exact here, so rows do not depend on batching
+        self.power_sum += float(triggers["power_mw"].astype(np.float64).sum())
         self.baseline_sum += float(features["baseline"].astype(np.float64).sum())
         self.baseline_rms_sum += float(features["baseline_rms"].astype(np.float64).sum())
         self.peak_charges.append(quiet_pretrace_charges(features, peaks, self.quiet_max_peaks))

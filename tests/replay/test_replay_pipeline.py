@@ -19,7 +19,8 @@ import daq
 from daq import config, dtypes
 from tests.replay.replay_helpers import last_json, sevens
 
-BIT_FOR_BIT = ("triggers", "features", "peaks", "veto_hits", "selected", "beam", "truth/events", "truth/windows")
+BIT_FOR_BIT = ("triggers", "features", "peaks", "veto_hits", "selected", "beam", "truth/events", "truth/windows",
+               "dq", "raw/csi", "raw/veto")
 
 
 def table_bytes(path: str | Path, name: str) -> bytes:
