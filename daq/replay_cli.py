@@ -78,7 +78,7 @@ def input_run_number(info: InputFile) -> int:
 
 
 def replay_config(infos: list[InputFile], config_path: str | None, out_dir: Path, ipc_dir: Path, speed: float,
-                  raw: bool = True) -> Config:
+                  raw: str = "link") -> Config:
     """The input's config (or ``config_path``) with the replay backends, inputs, output and private endpoints."""
     if config_path:
         cfg = config_mod.load(config_path)
@@ -94,7 +94,7 @@ def replay_config(infos: list[InputFile], config_path: str | None, out_dir: Path
     if speed >= MAX_SPEED:  # big messages, few of them in flight
         run["batch_max_triggers"] = max(cfg.run.batch_max_triggers, MAX_BATCH)
         overrides["endpoints"] = {"lossless_hwm": min(cfg.endpoints.lossless_hwm, MAX_HWM)}
-    if not raw:
+    if raw != "copy":  # linked after the run (daq.replay_raw), or left out
         overrides["recorder"] = {"raw_csi": False, "raw_veto": False}
     # every process local, no second metrics server beside a live DAQ; a busy analysis host is not
     # a hung process, and a process that does die ends the replay (a restart would lose records)
@@ -136,15 +136,21 @@ def _span_s(path: Path) -> tuple[int, float]:
 
 
 def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX_SPEED, out: str | None = None,
-               raw: bool = True, announce: bool = False, observer: Callable[[Any], None] | None = None,
+               raw: str = "link", announce: bool = False, observer: Callable[[Any], None] | None = None,
                ) -> dict[str, Any]:
     """Replay ``run_file`` (and its sub-runs); returns the summary (see docs/replay.md).
 
+    ``raw``: ``link`` makes the output's raw waveforms virtual datasets over the inputs' rows
+    (:mod:`daq.replay_raw`), ``copy`` writes them again through the recorder, ``none`` leaves them out.
+
     ``announce``: say on stderr how a GUI can watch the replay. ``observer(supervisor)`` is
     called every poll during the run (benchmarks sample it)."""
+    from daq.replay_raw import MODES, link_raw
     from daq.summary import run_summary
     from daq.supervisor import Supervisor, SupervisorError
 
+    if raw not in MODES:
+        raise _usage(f"--raw: expected one of {', '.join(MODES)}, got {raw!r}")
     files = run_files(run_file)
     infos = scan_inputs(files)
     if infos[0].error:
@@ -207,6 +213,9 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
         gate_path(out_dir, run.run_number).unlink(missing_ok=True)
     finally:
         shutil.rmtree(ipc, ignore_errors=True)
+    t_link = time.monotonic()
+    linked = link_raw(Path(sup.run_file), [i.path for i in infos if i.error is None]) if raw == "link" else {}
+    seconds += time.monotonic() - t_link  # the output is complete only once linked
     n, span = _span_s(Path(sup.run_file))
     summary = run_summary(sup.run_file)
     with open_run(sup.run_file) as f:
@@ -216,7 +225,8 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
         "input": lineage["inputs"], "input_run_number": lineage["input_run_number"],
         "triggers": n, "input_triggers": total, "seconds": round(seconds, 3), "recorded_span_s": round(span, 3),
         "realtime_factor": round(span / seconds, 2) if seconds > 0 else None,
-        "speed": lineage["replay_speed"], "exit_status": summary["exit_status"], "error": sup.error,
+        "speed": lineage["replay_speed"], "raw": raw, "raw_linked_segments": linked,
+        "exit_status": summary["exit_status"], "error": sup.error,
         "stopped_at": problems, "interrupted": bool(stop["n"]), "lineage": file_lineage, "summary": summary,
     }
 
@@ -252,8 +262,8 @@ def human(result: dict[str, Any]) -> str:
 def cmd_replay(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    result = run_replay(args.run_file, args.config, parse_speed(args.speed), args.out, raw=not args.no_raw,
-                        announce=True)
+    result = run_replay(args.run_file, args.config, parse_speed(args.speed), args.out,
+                        raw="none" if args.no_raw else args.raw, announce=True)
     for p in result["stopped_at"]:
         print(f"sevens replay: {p['file']}: stopped at row {p['trigger_index']}: {p['reason']}", file=sys.stderr)
     print(human(result), file=sys.stderr if args.json else sys.stdout)
@@ -295,7 +305,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--config", help="config to replay with (default: the run's own, stored in its file)")
     r.add_argument("--speed", default="max", help="1 = recorded rate, N = N times faster, max = unpaced (default)")
     r.add_argument("--out", help="directory for the replayed run file (default: replay/ beside the input)")
-    r.add_argument("--no-raw", action="store_true", help="do not copy the raw waveforms into the output")
+    r.add_argument("--raw", choices=("link", "copy", "none"), default="link",
+                   help="raw waveforms of the output: link = virtual datasets reading the input's rows (default; "
+                        "as fast as none), copy = written again (self-contained, slower), none = left out")
+    r.add_argument("--no-raw", action="store_true", help="the same as --raw none")
     r.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     r.set_defaults(func=cmd_replay)
     p = subparsers.add_parser("report", help="run report: data-quality trends, cuts, spectra (PNG + HTML)")

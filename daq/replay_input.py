@@ -25,7 +25,7 @@ import numpy as np
 
 from daq import dtypes
 from daq.hardware import LossRecord
-from daq.runfile import RunFileError, open_run
+from daq.runfile import RunFileError, missing_raw_sources, open_run
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ def scan_input(path: Path) -> InputFile:
                 if name not in f:
                     what = "recorder.raw_" + name[4:] + " = false" if name.startswith("raw/") else "incomplete file"
                     raise RunFileError(f"{path}: no '{name}' dataset ({what}); replay needs the raw records")
+            gone = missing_raw_sources(f)
+            if gone:
+                raise RunFileError(f"{path}: its raw waveforms are links to {', '.join(gone)}, which is not "
+                                   "there (moved or deleted); replay needs the raw records")
             shapes = [f["triggers"].shape[0], f["raw/csi"].shape[0], f["raw/veto"].shape[0]]
             info = InputFile(path, min(shapes), int(f["raw/csi"].shape[1]), readable_attrs(f))
             if "losses" in f:

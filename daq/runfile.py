@@ -74,14 +74,16 @@ class DiskFullError(RunFileError):
 _HDF5_ERRNO = re.compile(r"error message = '([^']+)'")
 
 
-def write_failure(path: Path, what: str, exc: BaseException) -> RunFileError:
+def write_failure(path: Path, what: str, exc: BaseException, flushed_triggers: int | None = None) -> RunFileError:
     """A RunFileError for a failed write that names the file and the operating system's reason
-    (HDF5 buries it, e.g. ``No space left on device``, in a long message)."""
+    (HDF5 buries it, e.g. ``No space left on device``, in a long message), and how many triggers
+    the last good flush holds (rows after them may read as zeros)."""
     text = str(exc)
     found = _HDF5_ERRNO.search(text)
     reason = found.group(1) if found else text.splitlines()[0] if text else type(exc).__name__
     cls = DiskFullError if "No space left" in reason else RunFileError
-    return cls(f"{path}: {what} failed: {reason}")
+    kept = f"; its last good flush holds {flushed_triggers} triggers" if flushed_triggers is not None else ""
+    return cls(f"{path}: {what} failed: {reason}{kept}")
 
 
 def free_bytes(directory: Path) -> int:
@@ -179,6 +181,7 @@ class RunFileWriter:
         self.last_flush = time.monotonic()
         self.failed: RunFileError | None = None
         self.closed = False
+        self.flushed_triggers = 0  # rows of /triggers on disk as of the last good flush
 
     def append(self, name: str, rows: np.ndarray) -> None:
         """Append ``rows`` (a TABLES dtype or raw samples) to dataset ``name``."""
@@ -194,7 +197,7 @@ class RunFileWriter:
             ds.resize(n + len(rows), axis=0)
             ds[n:] = rows
         except (OSError, RuntimeError) as exc:
-            self.failed = write_failure(self.path, f"writing /{name}", exc)
+            self.failed = write_failure(self.path, f"writing /{name}", exc, self.flushed_triggers)
             raise self.failed from None
         self.rows[name] = n + len(rows)
 
@@ -209,9 +212,10 @@ class RunFileWriter:
         try:
             self.f.flush()
         except (OSError, RuntimeError) as exc:
-            self.failed = write_failure(self.path, "flushing", exc)
+            self.failed = write_failure(self.path, "flushing", exc, self.flushed_triggers)
             raise self.failed from None
         self.last_flush = time.monotonic()
+        self.flushed_triggers = self.rows["triggers"]
 
     def close(self, exit_status: str, final_attrs: dict[str, Any]) -> None:
         """End SWMR mode and write the stop record (stop time, exit status, counts).
@@ -228,7 +232,7 @@ class RunFileWriter:
             try:
                 self.f.flush()
             except (OSError, RuntimeError) as exc:
-                error = write_failure(self.path, "flushing at close", exc)
+                error = write_failure(self.path, "flushing at close", exc, self.flushed_triggers)
         self.datasets.clear()
         try:
             self.f.close()
@@ -307,6 +311,20 @@ def open_run(path: str | Path) -> h5py.File:
     except OSError:
         raise RunFileError(f"{p}: not a readable run file ({first_error})") from None
     return h5py.File(fid)
+
+
+def missing_raw_sources(f: h5py.File) -> list[str]:
+    """Files named by ``f``'s raw datasets that are virtual (a replay's links to its inputs, see
+    daq.replay_raw) and do not exist: HDF5 would read their rows as zeros without a word."""
+    base = Path(f.filename).resolve().parent
+    gone = set()
+    for name in RAW.values():
+        if name in f and f[name].is_virtual:
+            for src in f[name].virtual_sources():
+                p = Path(src.file_name)
+                if src.file_name != "." and not (p if p.is_absolute() else base / p).exists():
+                    gone.add(str(p if p.is_absolute() else base / p))
+    return sorted(gone)
 
 
 def units_of(ds: h5py.Dataset) -> dict[str, str]:

@@ -45,12 +45,18 @@ def test_sub_run_files_replay_as_one_run(recorded_run: Path, replayed: dict, tmp
     with h5py.File(recorded_run, "r") as f:
         n = len(f["triggers"])
     files = split_into_sub_runs(recorded_run, tmp_path, at=n // 2 + 5, overlap=7)
-    proc = sevens("replay", str(files[1]), "--out", str(tmp_path / "out"), "--json", "--no-raw")
+    proc = sevens("replay", str(files[1]), "--out", str(tmp_path / "out"), "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = last_json(proc)
     assert result["input"] == [str(p.resolve()) for p in files]
     assert result["triggers"] == n and result["stopped_at"] == []
     assert features(result["file"]).tobytes() == features(replayed["file"]).tobytes()
+    # the raw waveforms link to both files (the repeated records read from the first), as recorded
+    assert result["raw"] == "link" and result["raw_linked_segments"] == {"csi": 2, "veto": 2}
+    with h5py.File(result["file"], "r") as f, h5py.File(recorded_run, "r") as g:
+        for name in ("raw/csi", "raw/veto"):
+            assert f[name].is_virtual
+            assert f[name][:].tobytes() == g[name][:].tobytes()
 
 
 def check_stopped_prefix(result: dict, damaged: Path, recorded_run: Path, row: int) -> None:
