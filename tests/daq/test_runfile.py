@@ -146,6 +146,7 @@ def test_a_failed_write_is_a_run_file_error_naming_the_reason_and_the_file_keeps
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert str(path) in out["error"] and "File too large" in out["error"], out
+    assert out["error"].endswith(f"its last good flush holds {out['flushed']} triggers"), out
     assert out["close"] == out["error"]
     assert out["unclosed"] == [str(path)]
     assert out["flushed"] > 0
