@@ -79,7 +79,6 @@ class Recorder(Node):
         self._zero()
         self.restarts = list(meta.get("restarts", []))
         try:
-            check_free_space(path.parent if path.parent.is_dir() else path.parent.parent, self._reserve)
             self.writer = RunFileWriter(
                 path,
                 run_number=params.run_number,
@@ -96,6 +95,7 @@ class Recorder(Node):
                        "lineage": json.dumps({"config_sha256": self.cfg.sha256, "code_version": daq.__version__,
                                               **meta.get("lineage", {})})},
             )
+            check_free_space(path.parent, self._reserve)
         except RunFileError as exc:
             self._fail(str(exc))
             return

@@ -28,6 +28,7 @@ from daq import config as config_mod
 from daq.config import Config, ConfigError
 from daq.replay import MAX_SPEED
 from daq.replay_input import InputFile, gate_path, scan_inputs, stop_report_path
+from daq.replay_raw import MODES
 from daq.runfile import RunFileError, open_run, run_files
 
 MAX_BATCH = 256  # records per reader message at --speed max (features do not depend on batching)
@@ -145,7 +146,7 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
 
     ``announce``: say on stderr how a GUI can watch the replay. ``observer(supervisor)`` is
     called every poll during the run (benchmarks sample it)."""
-    from daq.replay_raw import MODES, link_raw
+    from daq.replay_raw import link_raw
     from daq.summary import run_summary
     from daq.supervisor import Supervisor, SupervisorError
 
@@ -305,7 +306,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--config", help="config to replay with (default: the run's own, stored in its file)")
     r.add_argument("--speed", default="max", help="1 = recorded rate, N = N times faster, max = unpaced (default)")
     r.add_argument("--out", help="directory for the replayed run file (default: replay/ beside the input)")
-    r.add_argument("--raw", choices=("link", "copy", "none"), default="link",
+    r.add_argument("--raw", choices=MODES, default="link",
                    help="raw waveforms of the output: link = virtual datasets reading the input's rows (default; "
                         "as fast as none), copy = written again (self-contained, slower), none = left out")
     r.add_argument("--no-raw", action="store_true", help="the same as --raw none")

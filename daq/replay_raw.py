@@ -24,17 +24,24 @@ from daq.runfile import RAW, RunFileError, open_run
 MODES = ("link", "copy", "none")
 
 
-def _row_map(out_ids: np.ndarray, inputs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(input file index, input row) of every output trigger id; RunFileError if one is in no input."""
-    ids, files, rows = [], [], []
-    for k, path in enumerate(inputs):
+def _read_inputs(inputs: list[Path]) -> tuple[list[np.ndarray], dict[str, list[tuple[int, ...]]]]:
+    """Per input: the trigger ids of its readable rows, and per channel its raw shape (``()`` if absent)."""
+    ids: list[np.ndarray] = []
+    shapes: dict[str, list[tuple[int, ...]]] = {channel: [] for channel in RAW}
+    for path in inputs:
         with open_run(path) as f:
             n = min(f["triggers"].shape[0], *(f[name].shape[0] for name in RAW.values() if name in f))
             rows_read, _ = read_rows(f["triggers"], 0, n)  # a damaged file: its readable prefix
-            tid = np.asarray(rows_read["trigger_id"], np.int64)
-        ids.append(tid)
-        files.append(np.full(len(tid), k))
-        rows.append(np.arange(len(tid)))
+            ids.append(np.asarray(rows_read["trigger_id"], np.int64))
+            for channel, name in RAW.items():
+                shapes[channel].append(f[name].shape if name in f else ())
+    return ids, shapes
+
+
+def _row_map(out_ids: np.ndarray, ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(input file index, input row) of every output trigger id; RunFileError if one is in no input."""
+    files = [np.full(len(tid), k) for k, tid in enumerate(ids)]
+    rows = [np.arange(len(tid)) for tid in ids]
     all_ids = np.concatenate(ids)
     order = np.argsort(all_ids, kind="stable")  # a trigger in two sub-run files: the first file's row
     sorted_ids = all_ids[order]
@@ -65,13 +72,8 @@ def link_raw(output: Path, inputs: list[Path]) -> dict[str, int]:
     output = Path(output)
     with h5py.File(output, "r+") as out:
         out_ids = np.asarray(out["triggers"]["trigger_id"][:], np.int64)
-        file_of, row_of = _row_map(out_ids, inputs)
-        segments = _segments(file_of, row_of)
-        shapes: dict[str, list[tuple[int, ...]]] = {}
-        for path in inputs:
-            with open_run(path) as f:
-                for channel, name in RAW.items():
-                    shapes.setdefault(channel, []).append(f[name].shape if name in f else ())
+        ids, shapes = _read_inputs(inputs)
+        segments = _segments(*_row_map(out_ids, ids))
         linked: dict[str, int] = {}
         for channel, name in RAW.items():
             if name in out or not all(shapes[channel]):

@@ -230,9 +230,9 @@ class RunFileWriter:
         error = self.failed
         if error is None:
             try:
-                self.f.flush()
-            except (OSError, RuntimeError) as exc:
-                error = write_failure(self.path, "flushing at close", exc, self.flushed_triggers)
+                self.flush()
+            except RunFileError as exc:
+                error = exc
         self.datasets.clear()
         try:
             self.f.close()

@@ -1,13 +1,15 @@
 """Resources: an unusable run directory and a full disk end the run with a clear error, never a hang,
 and what was flushed before a disk filled up stays readable.
 
-The full disk is real: a 24 MiB tmpfs mounted by the test (we run as root; file permissions do
-not stop root, a full file system does). It is filled twice: once with the recorder's free-space
-reserve (``recorder.min_free_mb``) set, which must close the file whole with its stop record, and
-once with the reserve off, so that a write really fails with ENOSPC. The failed-write path is also
-driven without any privilege: the recorder is started by the test under RLIMIT_FSIZE (writes beyond the limit fail
-with EFBIG, SIGXFSZ ignored), with ``supervisor.remote = ["recorder"]`` so that the supervisor
-watches it by heartbeat instead of launching it.
+The free-space reserve (``recorder.min_free_mb``) is tested on the test's own file system, with
+the reserve set 40 MB below what is free when the run starts: the run's own writing crosses it
+within seconds, and the recorder must close the file whole with its stop record. A write that
+really fails with ENOSPC needs a full file system: a 24 MiB tmpfs mounted by the test (root or
+CAP_SYS_ADMIN only; file permissions do not stop root, a full file system does). The same
+failed-write path is also driven without any privilege: the recorder is started by the test
+under RLIMIT_FSIZE (writes beyond the limit fail with EFBIG, SIGXFSZ ignored), with
+``supervisor.remote = ["recorder"]`` so that the supervisor watches it by heartbeat instead of
+launching it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from daq.config import Config
-from daq.runfile import RunFileError, open_run, run_files
+from daq.runfile import RunFileError, free_bytes, open_run, run_files
 from tests.reliability.daqrun import SEVENS, DaqRun, status
 
 RUN_END_LIMIT_S = 60.0  # from the start of the run to the end of `sevens daq`, disk full included
@@ -116,9 +118,11 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_full_disk_stops_the_run_at_the_reserve_and_closes_the_file_whole(
-        tmp_path: Path, rel_config: Callable[..., Config], small_tmpfs: Path) -> None:
-    cfg = rel_config(recorder={"min_free_mb": 6.0})
-    run = DaqRun(cfg, small_tmpfs / "runs", 300.0, 2.0)  # ~9 MB/s of waveforms: the disk fills in seconds
+        tmp_path: Path, rel_config: Callable[..., Config]) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    cfg = rel_config(recorder={"min_free_mb": free_bytes(runs) / 1e6 - 40.0})
+    run = DaqRun(cfg, runs, 300.0, 2.0)  # ~9 MB/s of waveforms: 40 MB are written in seconds
     try:
         st = run.wait_running()
         attrs = _check_disk_error_outcome(run, time.monotonic(), ("disk full",), Path(st["run_file"]),
