@@ -12,7 +12,11 @@ What to use when
 
 Physics lives in small pure modules (``flux``, ``formfactor``, ``xsec``, ``response``,
 ``timing``, ``nsi``); ``dataset`` reads the TOML description of one data set;
-``likelihood`` holds composable cost functions.
+``likelihood`` holds composable cost functions. ``sevens predict`` and ``sevens fit`` are
+in :mod:`daq.cli.fit`.
+
+May import: ``daq.runfile``, ``daq.dtypes``, ``daq.config`` (to read our own run files); numpy,
+scipy, iminuit, matplotlib. Never sockets, processes or the CLI.
 """
 
 __all__ = ["__version__"]

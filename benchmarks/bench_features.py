@@ -4,10 +4,10 @@ A script, not a test. It builds N realistic records (the simulated detector of `
 the shipped config, or a small built-in generator with ``--source synthetic``), warms up the JIT, then
 in the same run times, best of ``--repeats``:
 
-* ``numba``: :func:`daq.features.extract_features` (one core, as in the event builder);
-* ``numpy/scipy``: :func:`daq.features_reference.extract_features_reference` on the same records;
+* ``numba``: :func:`daq.kernels.features.extract_features` (one core, as in the event builder);
+* ``numpy/scipy``: :func:`daq.kernels.features_reference.extract_features_reference` on the same records;
 * ``memcpy``: ``np.copyto`` of the same bytes (the memory-bandwidth limit);
-* ``veto hits``: :func:`daq.veto_hits.find_veto_hits` on the veto channel of the same triggers.
+* ``veto hits``: :func:`daq.kernels.veto_hits.find_veto_hits` on the veto channel of the same triggers.
 
 Throughputs count the bytes of the channel read (35 kB per record of int8). The real-time factor is
 the kernel throughput over the 60 Hz raw data rate of both channels (70 kB x 60 Hz = 4.2 MB/s).
@@ -25,14 +25,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from daq import config, features, features_reference, veto_hits
+from daq import config
+from daq.kernels import features, features_reference, veto_hits
+from daq.stages.params import feature_params
 
 RATE_HZ = 60.0
 
 
 def simulated_records(cfg, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(csi, veto, trigger ids, trigger times) from the simulated detector."""
-    from daq.hardware import RunParameters
+    from daq.hardware.protocols import RunParameters
     from simulators.beam import SNSBeamTimeline
     from simulators.detector import DetectorSimulator
 
@@ -90,7 +92,7 @@ def main() -> None:
     make = simulated_records if args.source == "simulated" else synthetic_records
     csi, veto, ids, times = make(cfg, args.records, args.seed)
     print(f"{args.records} {args.source} records in {time.perf_counter() - t0:.1f} s")
-    fp = features.feature_params(cfg)
+    fp = feature_params(cfg)
     v, d = cfg.veto, cfg.digitizer
     veto_args = (d.polarity, v.threshold_adc, max(1, round(v.deadtime_ns / d.sample_ns)), v.baseline_samples,
                  d.sample_ns)

@@ -39,10 +39,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import zmq  # noqa: E402
 
-from daq import config, dtypes, envelope, transport  # noqa: E402
+from daq import config, dtypes  # noqa: E402
 from daq.config import Config  # noqa: E402
-from daq.envelope import Message  # noqa: E402
 from daq.runfile import open_run  # noqa: E402
+from daq.wire import envelope, transport
+from daq.wire.envelope import Message  # noqa: E402
 
 TABS = ("dq", "physics", "waveform")
 
@@ -247,7 +248,7 @@ def main() -> None:
         child = subprocess.Popen([sys.executable, "-m", "daq.cli", "daq", "--simulate", "--config", cfg.path,
                                   "--run-dir", str(tmp / "live"), "--duration", str(total + 30), "--speed", "1"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        from daq.cli import request
+        from daq.control.client import request
 
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

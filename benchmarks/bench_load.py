@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from daq import config as config_mod  # noqa: E402
-from daq.cli import UsageError, request  # noqa: E402
 from daq.config import Config  # noqa: E402
+from daq.control.client import NoAnswer, request  # noqa: E402
 
 PROCESS_NAMES = ("reader", "beam", "builder", "veto", "cuts", "recorder")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -95,7 +95,7 @@ def bench_config(workdir: Path, heartbeat_timeout_s: float | None, buffer_record
 def status(cfg: Config) -> dict[str, Any] | None:
     try:
         reply = request(cfg, {"cmd": "status"}, 2.0)
-    except UsageError:
+    except NoAnswer:
         return None
     return reply if reply.get("ok") else None
 

@@ -6,7 +6,7 @@ then, in the same invocation:
 * ``bare read``: h5py reads of ``triggers``, ``beam``, ``raw/csi`` and ``raw/veto`` in blocks of
   256 records (what the replay digitizer reads), decompression included: the I/O limit;
 * ``replay``: ``sevens replay --speed max`` through all six processes (reader, beam receiver,
-  builder, veto, cuts, recorder) driven by the supervisor, as :func:`daq.replay_cli.run_replay`
+  builder, veto, cuts, recorder) driven by the supervisor, as :func:`daq.cli.replay.run_replay`
   does it, with the CPU seconds each process spent during the run (from /proc) and the largest
   queue depth its heartbeats reported, once per ``--raw`` mode: ``link`` (the default of
   ``sevens replay``: the output's raw waveforms are virtual datasets over the input's rows),
@@ -38,8 +38,8 @@ import h5py
 import hdf5plugin  # noqa: F401 - Blosc filter of the raw waveforms
 
 from daq import config
-from daq.replay import MAX_SPEED
-from daq.replay_cli import run_replay
+from daq.cli.replay import run_replay
+from daq.replay.sources import MAX_SPEED
 
 BLOCK = 256
 

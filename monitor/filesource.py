@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from daq import dtypes
-from daq.envelope import Message
 from daq.runfile import open_run
+from daq.wire.envelope import Message
 from monitor.model import MonitorModel
 
 BLOCK_TRIGGERS = 65536

@@ -32,7 +32,7 @@ import numpy as np
 
 from daq import dtypes
 from daq.config import Config
-from daq.envelope import GapDetector, Message
+from daq.wire.envelope import GapDetector, Message
 from monitor.histograms import Binning, PeTimeHistograms, Projections, beam_on_per_window
 
 TOPICS = {

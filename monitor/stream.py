@@ -29,10 +29,10 @@ from typing import Any
 import zmq
 from PyQt5.QtCore import QObject, pyqtSignal
 
-from daq import transport
 from daq.config import Config
-from daq.envelope import EnvelopeError
-from daq.supervisor import CONTROL_COMMANDS, read_control_token
+from daq.control.client import CONTROL_COMMANDS, read_control_token, request
+from daq.wire import transport
+from daq.wire.envelope import EnvelopeError
 from monitor.model import MonitorModel
 
 log = logging.getLogger(__name__)
@@ -144,14 +144,12 @@ class ControlLoop(_Loop):
             next_poll = 0.0
 
     def _request(self, meta: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        from daq.cli import request
-
         return request(self.cfg, meta, timeout_s)
 
     def poll_status(self) -> dict[str, Any] | None:
         try:
             status = self._request({"cmd": "status"}, STATUS_TIMEOUT_S)
-        except Exception as exc:  # UsageError (no answer), ZMQError
+        except Exception as exc:  # NoAnswer, ZMQError
             self.model.set_status(None, str(exc))
             return None
         self.model.set_status(status, None, token_ok=self.curve_control or self.token() is not None)

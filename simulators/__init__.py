@@ -8,5 +8,9 @@ Pure, seeded signal generators, separate from the device classes:
 - :mod:`simulators.photons` — photoelectron times in a record (scintillation, afterglow, dark counts);
 - :mod:`simulators.kernels` — numba kernels that add pulses and digitize with noise;
 - :mod:`simulators.detector` — one CsI + veto record per pulse, with truth;
-- :mod:`simulators.devices` — the wall-clock-paced devices implementing ``daq.hardware``.
+- :mod:`simulators.devices` — the wall-clock-paced devices implementing ``daq.hardware.protocols``;
+- :mod:`simulators.sim_ioc` — a simulated accelerator IOC (EPICS, through caproto).
+
+May import: ``daq.hardware`` (the protocols it implements), ``analysis`` (the physics it draws
+from), ``daq.dtypes``, ``daq.config``. The backend registry names its devices by string.
 """

@@ -17,7 +17,7 @@ from collections import OrderedDict
 import numpy as np
 
 from daq import dtypes
-from daq.hardware import RunParameters
+from daq.hardware.protocols import RunParameters
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19  # SI exact
 BLOCK_PULSES = 3600  # pulses per random-number block (one minute at 60 Hz)

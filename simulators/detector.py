@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from daq import dtypes
-from daq.hardware import RecordBatch, RunParameters
+from daq.hardware.protocols import RecordBatch, RunParameters
 from simulators.beam import nominal_pot
 from simulators.deposits import VETO_KINDS, BeamRelated, Deposits, SteadyState
 from simulators.kernels import add_gaussian_pulses, digitize, normal_table

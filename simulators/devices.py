@@ -1,6 +1,6 @@
 """Simulated devices: the digitizer and the beam timing source, paced by the wall clock.
 
-Both implement the protocols of :mod:`daq.hardware`. Pulse ``i`` of a run is due at
+Both implement the protocols of :mod:`daq.hardware.protocols`. Pulse ``i`` of a run is due at
 ``t0 + i / (rep_rate_hz * speed)``, where ``t0`` is the wall-clock time of ``start()``;
 ``fetch`` returns what has fallen due (waiting at most ``timeout_s`` for the first one).
 Trigger ids are pulse ids: the digitizer triggers on every pulse, so trigger ``i`` is the
@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from daq import dtypes
-from daq.hardware import LossRecord, RecordBatch, RunParameters
+from daq.hardware.protocols import LossRecord, RecordBatch, RunParameters
 from simulators.beam import SNSBeamTimeline
 from simulators.detector import DetectorSimulator
 from simulators.rng import KeyedGenerator

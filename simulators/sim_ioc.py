@@ -39,8 +39,8 @@ from typing import Any
 
 from caproto.server import PVGroup, pvproperty, run
 
-from daq.epics_beam import ns_to_epics_stamp
-from daq.hardware import RunParameters
+from daq.hardware.epics_beam import ns_to_epics_stamp
+from daq.hardware.protocols import RunParameters
 from simulators.beam import SNSBeamTimeline
 
 SERVER_ENV = ("EPICS_CAS_INTF_ADDR_LIST", "EPICS_CA_SERVER_PORT", "EPICS_CAS_BEACON_ADDR_LIST",

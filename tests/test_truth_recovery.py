@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 
 from daq import config, dtypes
-from daq.features import extract_features, feature_params
-from daq.hardware import RunParameters
-from daq.spe_gain import SpeGainTracker, quiet_pretrace_charges
+from daq.hardware.protocols import RunParameters
+from daq.kernels.features import extract_features
+from daq.kernels.spe_gain import SpeGainTracker, quiet_pretrace_charges
+from daq.stages.params import feature_params
 from simulators.beam import SNSBeamTimeline
 from simulators.detector import DetectorSimulator
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.cli import main
 from analysis.datafiles import load_observed
 from analysis.dataset import read_dataset
 from analysis.datasets import builtin
 from analysis.schema import DatasetError
+from daq.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO / ".." / "shared" / "data" / "coherent-2018-csi"

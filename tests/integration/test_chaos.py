@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from daq.config import Config
-from daq.summary import run_summary
+from daq.control.summary import run_summary
 
 SEVENS = [sys.executable, "-m", "daq.cli"]
 ROUNDS = int(os.environ.get("SEVENS_CHAOS_ROUNDS", "1"))

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import zmq
 
-from daq import config, security, transport
-from daq.cli import UsageError, request
+from daq import config
 from daq.config import ENDPOINT_KEYS
+from daq.control.client import NoAnswer, request
+from daq.wire import security, transport
 
 from .test_deployment import free_ports
 
@@ -55,7 +56,7 @@ def test_curve_run_roles_and_strangers(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 status = request(cfg, {"cmd": "status"}, timeout_s=2)
-            except UsageError:
+            except NoAnswer:
                 status = {}
             if status.get("state") == "running":
                 break

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import h5py
 
-from daq.cli import request
 from daq.config import Config
+from daq.control.client import request
 
 SEVENS = [sys.executable, "-m", "daq.cli"]
 

@@ -79,7 +79,7 @@ def test_remote_recorder_metrics_and_logs(tmp_path: Path) -> None:
 
 
 def test_metrics_exposition_format() -> None:
-    from daq.metrics import exposition
+    from daq.ops.metrics import exposition
 
     text = exposition({"state": "running", "run_number": 7, "processes": [
         {"name": "reader", "alive": True, "msgs_in": 3, "queue_depth": 2, "heartbeat_age_s": 0.25}]})

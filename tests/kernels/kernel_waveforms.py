@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from daq import config
-from daq.features import FeatureParams, feature_params
+from daq.kernels.features import FeatureParams
+from daq.stages.params import feature_params
 
 N_SAMPLES = 35000
 

@@ -1,4 +1,4 @@
-"""Every cut bit on hand-built FEATURES rows (daq.cuts)."""
+"""Every cut bit on hand-built FEATURES rows (daq.kernels.cuts)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from daq import config, dtypes
-from daq.cuts import apply_cuts, cut_fractions, cut_params
+from daq.kernels.cuts import apply_cuts, cut_fractions
+from daq.stages.params import cut_params
 
 PARAMS = cut_params(config.load())
 TRIGGER = 42

@@ -1,4 +1,4 @@
-"""Feature extraction on hand-built CsI records with known answers (daq.features)."""
+"""Feature extraction on hand-built CsI records with known answers (daq.kernels.features)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from daq import dtypes
-from daq.features import extract_features
+from daq.kernels.features import extract_features
 from tests.kernels.kernel_waveforms import add_signal, default_params, flat_record, records_meta, spe_template, to_int8
 
 P = default_params()

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daq import dtypes
-from daq.features import extract_features
-from daq.features_reference import extract_features_reference
+from daq.kernels.features import extract_features
+from daq.kernels.features_reference import extract_features_reference
 from tests.kernels.kernel_waveforms import (
     add_signal,
     default_params,

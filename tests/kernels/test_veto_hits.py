@@ -1,4 +1,4 @@
-"""Muon-veto hit finding on hand-built veto traces (daq.veto_hits)."""
+"""Muon-veto hit finding on hand-built veto traces (daq.kernels.veto_hits)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daq import config, dtypes
-from daq.veto_hits import find_veto_hits
+from daq.kernels.veto_hits import find_veto_hits
 
 CFG = config.load()
 POL = CFG.digitizer.polarity

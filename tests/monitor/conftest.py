@@ -28,9 +28,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import zmq  # noqa: E402
 
-from daq import config, dtypes, transport  # noqa: E402
+from daq import config, dtypes  # noqa: E402
 from daq.config import Config  # noqa: E402
-from daq.envelope import Message  # noqa: E402
+from daq.wire import transport
+from daq.wire.envelope import Message  # noqa: E402
 
 T0 = 1_700_000_000_000_000_000  # [ns]
 PERIOD = 16_666_667  # 60 Hz [ns]
@@ -145,7 +146,7 @@ class Sleeper(threading.Thread):
             sock.close(0)
 
     def _running(self) -> bool:
-        from daq.cli import request
+        from daq.control.client import request
 
         try:
             return request(self.cfg, {"cmd": "status"}, 1.0).get("state") == "running"

@@ -15,10 +15,10 @@ from PyQt5.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from daq import dtypes
+from daq.cli.gui import add_commands
 from daq.runfile import open_run
 from monitor.alarms import AlarmMonitor
 from monitor.app import MonitorApp
-from monitor.cli import add_commands
 from monitor.mainwindow import MainWindow
 from monitor.model import MonitorModel
 

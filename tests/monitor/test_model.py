@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from daq import dtypes
-from daq.envelope import Message
+from daq.wire.envelope import Message
 from monitor.histograms import Binning
 from monitor.model import MonitorModel
 

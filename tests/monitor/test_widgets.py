@@ -131,7 +131,7 @@ def test_panels_redraw_only_when_their_data_changed(qtbot: QtBot, cfg, make_data
 @pytest.fixture
 def supervisor(daq_config: Config, tmp_path: Path) -> Iterator[Path]:
     """A real supervisor (no DAQ processes) answering run control in its own thread; yields its run dir."""
-    from daq.supervisor import Supervisor
+    from daq.control.supervisor import Supervisor
 
     stop, ready = threading.Event(), threading.Event()
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from daq import config
-from daq.cli import UsageError, request
 from daq.config import Config
+from daq.control.client import NoAnswer, request
 
 SEVENS = [sys.executable, "-m", "daq.cli"]
 PROCESS_NAMES = ("reader", "beam", "builder", "veto", "cuts", "recorder")
@@ -65,7 +65,7 @@ def status(cfg: Config, timeout_s: float = 2.0) -> dict[str, Any] | None:
     """The supervisor's status (the reply `sevens status --json` prints), or None if nobody answers."""
     try:
         reply = request(cfg, {"cmd": "status"}, timeout_s)
-    except UsageError:
+    except NoAnswer:
         return None
     return reply if reply.get("ok") else None
 

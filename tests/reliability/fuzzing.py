@@ -30,8 +30,8 @@ import zmq
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from daq import envelope
 from daq.config import Config
+from daq.wire import envelope
 from tests.reliability.daqrun import DaqRun, by_name, status, status_cli, wait_for
 
 DATA_ENDPOINTS = {"records": "builder", "beam": "builder", "events": "veto", "vetoed": "cuts", "selected": "recorder"}

@@ -2,7 +2,7 @@
 
 Two families:
 
-- :func:`malformed_frames`: frames that :func:`daq.envelope.unpack` must refuse with
+- :func:`malformed_frames`: frames that :func:`daq.wire.envelope.unpack` must refuse with
   ``EnvelopeError`` (random bytes, JSON headers with bad fields, frame-count mismatches,
   protocol version 99, buffers whose size disagrees with the declared shape, huge declared
   shapes, bad dtypes, oversized and pathologically nested headers);
@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from daq import dtypes, envelope
-from daq.builder import event_arrays
-from daq.envelope import Message
+from daq import dtypes
+from daq.processes.builder import event_arrays
+from daq.wire import envelope
+from daq.wire.envelope import Message
 
 Frames = list[bytes]
 N_SAMPLES = 35_000  # digitizer.n_samples of the shipped config (70 us at 500 MS/s)
@@ -187,7 +188,7 @@ def random_frames() -> st.SearchStrategy[Frames]:
 
 
 def malformed_frames() -> st.SearchStrategy[Frames]:
-    """Any message that :func:`daq.envelope.unpack` must refuse with EnvelopeError."""
+    """Any message that :func:`daq.wire.envelope.unpack` must refuse with EnvelopeError."""
     return st.one_of(random_frames(), bad_header_field(), frame_count_mismatch(), wrong_version(),
                      buffer_size_mismatch(), huge_shape(), bad_dtype(), pathological_header())
 

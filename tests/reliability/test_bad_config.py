@@ -1,6 +1,6 @@
 """Invalid configs: refused before anything starts, with one line naming the file, the key and the expectation.
 
-tests/daq/test_config.py covers the loader (types, missing and unknown keys, window overlaps,
+tests/config/test_config.py covers the loader (types, missing and unknown keys, window overlaps,
 the `sevens config` command). This adds:
 
 - the commands that start a DAQ (`sevens daq`, `sevens daemon`) with a bad or missing config:

@@ -35,7 +35,7 @@ TIME_LIMIT_S = 15.0
 SUMMARY_CHILD = """
 import json, sys
 from daq.runfile import RunFileError
-from daq.summary import run_summary
+from daq.control.summary import run_summary
 try:
     s = run_summary(sys.argv[1])
 except RunFileError as exc:

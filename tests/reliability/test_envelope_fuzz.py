@@ -1,6 +1,6 @@
 """envelope.unpack under structured bad input: every malformed message raises EnvelopeError, and only that.
 
-tests/daq/test_envelope.py checks named malformations and random bytes; this adds
+tests/wire/test_envelope.py checks named malformations and random bytes; this adds
 hypothesis-built headers that are valid JSON with bad fields, huge or overflowing shapes,
 zero-size and sub-array dtypes, and headers that stress the JSON decoder. Anything other than
 EnvelopeError escaping ``unpack`` escapes ``Node.receive`` too and kills the process (or the
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daq import envelope
-from daq.envelope import EnvelopeError
+from daq.wire import envelope
+from daq.wire.envelope import EnvelopeError
 from tests.reliability.malformed import (
     bad_dtype,
     bad_header_field,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from daq import config, dtypes
-from daq.hardware import LossRecord, RunParameters
-from daq.replay import MAX_SPEED, ReplayBeam, ReplayDigitizer
+from daq.hardware.protocols import LossRecord, RunParameters
+from daq.replay.sources import MAX_SPEED, ReplayBeam, ReplayDigitizer
 from tests.replay.replay_helpers import (
     corrupt_raw_chunk,
     last_json,

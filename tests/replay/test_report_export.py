@@ -13,7 +13,7 @@ import pytest
 from analysis.datafiles import load_observed
 from analysis.dataset import read_dataset
 from daq import config, dtypes
-from daq.summary import run_summary
+from daq.control.summary import run_summary
 from tests.replay.replay_helpers import sevens, write_run
 
 PNG = b"\x89PNG\r\n\x1a\n"

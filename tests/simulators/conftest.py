@@ -8,7 +8,7 @@ import pytest
 
 from daq import config
 from daq.config import Config
-from daq.hardware import RunParameters
+from daq.hardware.protocols import RunParameters
 from simulators.devices import SimulatedDigitizer
 from tests.simulators.sim_helpers import FakeClock, run_parameters
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daq.hardware import RunParameters
+from daq.hardware.protocols import RunParameters
 
 START_NS = 1_700_000_000_000_000_000
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from daq import dtypes
-from daq.hardware import RecordBatch
+from daq.hardware.protocols import RecordBatch
 from simulators.beam import SNSBeamTimeline
 from simulators.detector import DetectorSimulator
 from tests.simulators.sim_helpers import DARK_DETECTOR, run_parameters

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from daq import dtypes
-from daq.hardware import BeamBackend, DigitizerBackend
+from daq.hardware.protocols import BeamBackend, DigitizerBackend
 from simulators.beam import SNSBeamTimeline
 from simulators.detector import DetectorSimulator
 from simulators.devices import BUFFER_FULL, SimulatedBeam, SimulatedDigitizer

@@ -1,0 +1,6 @@
+"""The ``sevens`` command line, one module per command group: ``run`` (daq, daemon, start, stop,
+status, shutdown, reset, process), ``tools`` (keys, config), ``replay`` (replay, report, export),
+``fit`` (predict, fit), ``interfaces`` (sim-ioc), ``gui``; ``main`` assembles them.
+
+May import anything. Nothing imports it.
+"""

@@ -1,0 +1,118 @@
+"""``sevens predict`` and ``sevens fit``: the standard-model prediction and the likelihood fit of :mod:`analysis`.
+
+A malformed dataset gives a one-line message naming the file and key, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.schema import DatasetError
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON has no such numbers."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_json(data: dict[str, Any], path: str | None) -> None:
+    data = json.loads(json.dumps(data, default=_json_default))  # numpy -> Python, then clean
+    text = json.dumps(_finite(data), indent=2, allow_nan=False)
+    if path:
+        Path(path).write_text(text + "\n")
+
+
+def _load(args: argparse.Namespace):
+    from analysis.datafiles import load_observed
+    from analysis.dataset import read_dataset
+
+    spec = read_dataset(args.dataset, args.data_dir)
+    return spec, load_observed(spec)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Standard-model expected counts per component in the analysis window."""
+    from analysis.results import predict_report
+
+    try:
+        spec, observed = _load(args)
+        report = predict_report(spec, observed)
+    except DatasetError as exc:
+        print(f"sevens predict: {exc}", file=sys.stderr)
+        return 2
+    _write_json(report, args.json)
+    print(f"{spec.name}: POT {observed.pot:.4g}, PE {spec.analysis.pe_edges[0]:g}-{spec.analysis.pe_edges[-1]:g},"
+          f" t {spec.analysis.time_edges_us[0]:g}-{spec.analysis.time_edges_us[-1]:g} us")
+    for name, value in report["components"].items():
+        print(f"  {name:18s} {value:9.2f}")
+    print(f"  {'CEvNS total':18s} {report['cevns_total']:9.2f} +- {report['cevns_total_err']:.2f}")
+    print(f"  <sigma>_SM = {report['sigma_sm_1e40_cm2']['all']:.1f} x 1e-40 cm^2 per nucleus")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Likelihood fit, significance, cross sections, sin^2 theta_W, NSI, counting."""
+    from analysis.results import analyse
+
+    start = time.perf_counter()
+    try:
+        spec, observed = _load(args)
+        result = analyse(spec, observed, with_nsi=not args.no_nsi)
+    except DatasetError as exc:
+        print(f"sevens fit: {exc}", file=sys.stderr)
+        return 2
+    s = result.summary
+    s["fit_seconds"] = time.perf_counter() - start
+    if args.plots:
+        from .plots import write_plots
+
+        s["plots"] = [str(p) for p in write_plots(result, args.plots)]
+    _write_json(s, args.json)
+    c = s["counting"]
+    print(f"{spec.name}: C {c['n_c']:.0f}, AC {c['n_ac']:.0f}, neutrons {c['neutrons']:.1f}")
+    print(f"  CEvNS (fit)        {s['n_cevns']:.1f} +- {s['n_cevns_err']:.1f}   SM {s['sm_prediction']:.1f}"
+          f" +- {s['sm_prediction_err']:.1f}")
+    print(f"  CEvNS (counting)   {c['signal']:.1f} +- {c['error']:.1f}")
+    print(f"  significance       {s['significance_sigma']:.2f} sigma   chi2/ndof {s['chi2']:.1f}/{s['ndof']}")
+    print(f"  <sigma>            {s['sigma_flux_avg_1e40_cm2']:.1f} -{s['sigma_flux_avg_err_lo_1e40_cm2']:.1f}"
+          f" +{s['sigma_flux_avg_err_hi_1e40_cm2']:.1f} (SM {s['sigma_sm_1e40_cm2']:.1f}) x 1e-40 cm^2")
+    print(f"  sin^2 theta_W      {s['sin2_theta_w']:.3f}")
+    print(f"  ({s['fit_seconds']:.1f} s)")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``predict`` and ``fit`` to the ``sevens`` argument parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("dataset", help="dataset description (TOML), e.g. analysis/datasets/coherent-2018.toml")
+    common.add_argument("--data-dir", help="directory holding the data files named in the TOML "
+                        "(default: the TOML's directory)")
+    common.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    p = subparsers.add_parser("predict", parents=[common], help="standard-model CEvNS and background prediction")
+    p.set_defaults(func=cmd_predict)
+    f = subparsers.add_parser("fit", parents=[common], help="binned likelihood fit of a dataset")
+    f.add_argument("--plots", metavar="DIR", help="write PNG figures to DIR")
+    f.add_argument("--no-nsi", action="store_true", help="skip the NSI scan")
+    f.set_defaults(func=cmd_fit)
+

@@ -1,0 +1,214 @@
+"""``sevens daq``, ``daemon``, ``start``/``stop``/``status``/``shutdown``/``reset`` and ``process``:
+running the DAQ and talking to its supervisor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from daq import config as config_mod
+from daq.cli.common import UsageError, load_config, say, setup_logging, with_config
+from daq.config import Config
+from daq.control.client import CONTROL_COMMANDS, NoAnswer, read_control_token, request
+
+log = logging.getLogger("sevens")
+
+NODE_CLASSES = {
+    "reader": ("daq.processes.reader", "DigitizerReader"),
+    "beam": ("daq.processes.beam_receiver", "BeamReceiver"),
+    "builder": ("daq.processes.builder", "EventBuilder"),
+    "veto": ("daq.processes.veto_trigger", "VetoTrigger"),
+    "cuts": ("daq.processes.cut_pipeline", "CutPipeline"),
+    "recorder": ("daq.processes.recorder", "Recorder"),
+}
+
+
+def cmd_daq(args: argparse.Namespace) -> int:
+    from daq.control.summary import human, run_summary, to_json
+    from daq.control.supervisor import Supervisor, SupervisorError
+
+    cfg = load_config(args, "daq")
+    if args.simulate and (cfg.digitizer.backend != "simulated" or cfg.beam.backend != "simulated"):
+        cfg = config_mod.with_overrides(cfg, {"digitizer": {"backend": "simulated"},
+                                              "beam": {"backend": "simulated"}})
+        cfg = _persist(cfg, args.run_dir)
+    setup_logging(args.verbose, "%(asctime)s %(levelname)s %(message)s")
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        sup = Supervisor(cfg, args.run_dir)
+    except OSError as exc:
+        raise UsageError(f"run directory {args.run_dir or cfg.run.directory}: {exc.strerror or exc}") from None
+    interrupted = {"n": 0}
+
+    def on_sigint(*_: Any) -> None:
+        interrupted["n"] += 1
+        if interrupted["n"] > 2:
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGTERM, on_sigint)
+    try:
+        sup.launch()
+        say(args, f"starting DAQ processes (logs in {sup.log_dir}) ...")
+        sup.wait_ready()
+        run = sup.start_run(seed=args.seed, rate_boost=args.rate_boost, speed=args.speed)
+        say(args, f"run {run.run_number} running for {args.duration} s "
+                   f"(seed {run.seed}, rate boost {run.rate_boost}, speed {run.speed}); Ctrl-C stops")
+        deadline = time.monotonic() + args.duration
+        while time.monotonic() < deadline and not interrupted["n"] and sup.state.value == "running":
+            sup.poll(0.1)
+        if sup.state.value == "running":
+            sup.stop_run()
+        sup.wait_stopped()  # also when the run was stopped from outside (sevens stop, the GUI)
+    except SupervisorError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        sup.shutdown()
+        sup.close()
+        signal.signal(signal.SIGINT, old)
+    if sup.run_file is None:
+        raise UsageError(f"the run produced no file: {sup.error}")
+    summary = run_summary(sup.run_file)
+    print(human(summary))
+    if sup.error:
+        summary["error"] = sup.error
+        print(f"sevens: run ended with an error: {sup.error}", file=sys.stderr)
+    if args.json:
+        print(to_json(summary))
+    return 0 if summary["exit_status"] == "ok" and not sup.error else 1
+
+
+def _persist(cfg: Config, run_dir: str | None) -> Config:
+    """Write an overridden config where the child processes can read it."""
+    from pathlib import Path
+
+    d = Path(run_dir or cfg.run.directory) / "config"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"effective-{cfg.sha256[:12]}.toml"
+    path.write_text(cfg.text)
+    return config_mod.load(path)
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from daq.control.supervisor import Supervisor
+
+    cfg = load_config(args, "daq")
+    setup_logging(args.verbose)
+    try:
+        sup = Supervisor(cfg, args.run_dir)
+    except OSError as exc:
+        raise UsageError(f"run directory {args.run_dir or cfg.run.directory}: {exc.strerror or exc}") from None
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
+    try:
+        sup.launch()
+        sup.wait_ready()
+        log.info("daemon ready; control at %s", cfg.endpoints.control)
+        while not stop["flag"] and not sup.shutdown_requested:
+            sup.poll(0.1)
+            if sup.state.value == "idle":  # after a reset: relaunch the processes
+                sup.launch()
+                sup.wait_ready()
+        if sup.state.value == "running":
+            sup.stop_run()
+            sup.wait_stopped()
+    finally:
+        sup.shutdown()
+        sup.close()
+    return 0
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    cfg = load_config(args, args.role)
+    meta: dict[str, Any] = {"cmd": args.command}
+    if args.command in CONTROL_COMMANDS:
+        token = read_control_token(args.run_dir or cfg.run.directory)
+        if token is None and not (cfg.security.keys_dir and args.role == "control"):
+            raise UsageError(f"no control token in {args.run_dir or cfg.run.directory} (give the daemon's "
+                             "--run-dir, or use CURVE keys with the control role)")
+        if token is not None:
+            meta["token"] = token
+    if args.command == "start":
+        meta.update(seed=args.seed, rate_boost=args.rate_boost, speed=args.speed)
+    try:
+        reply = request(cfg, meta, args.timeout)
+    except NoAnswer as exc:
+        raise UsageError(str(exc)) from None
+    if args.command == "status" and not getattr(args, "json", False):
+        print(f"state {reply.get('state')}  run {reply.get('run_number')}  file {reply.get('run_file')}")
+        if reply.get("error"):
+            print(f"error: {reply['error']}")
+        print(f"{'process':10s} {'pid':>7s} {'alive':>5s} {'state':>9s} {'msgs in':>8s} {'msgs out':>8s} "
+              f"{'queue':>6s} {'losses':>6s}")
+        for p in reply.get("processes", []):
+            print(f"{p['name']:10s} {p['pid'] or '-':>7} {'yes' if p['alive'] else 'NO':>5s} {p['state']:>9s} "
+                  f"{p['msgs_in']:>8d} {p['msgs_out']:>8d} {p['queue_depth']:>6d} {p['losses']:>6d}")
+    else:
+        print(json.dumps(reply))
+    return 0 if reply.get("ok") else 1
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    import importlib
+
+    from daq.ops import logs
+
+    cfg = load_config(args, "daq")
+    module, cls = NODE_CLASSES[args.name]
+    node = getattr(importlib.import_module(module), cls)(cfg)
+    logs.setup(args.name, args.log_dir, lambda: node.params.run_number if node.params else None,
+               cfg.supervisor.log_max_bytes, cfg.supervisor.log_backups, args.verbose)
+    code = node.run_forever()
+    from daq.runfile import UNCLOSED
+
+    if UNCLOSED:  # HDF5's own teardown would retry the failed writes and crash; everything is said already
+        logging.getLogger(__name__).error("%s: exiting without HDF5 teardown; files left open after a failed "
+                                          "write: %s", args.name, ", ".join(map(str, sorted(UNCLOSED))))
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    def run_params(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--seed", type=int, help="simulation seed (default: simulation.seed)")
+        sp.add_argument("--rate-boost", type=float, help="CEvNS/neutron rate multiplier (simulation.rate_boost)")
+        sp.add_argument("--speed", type=float, help="simulated time per wall time; 1 = real time")
+
+    d = with_config(sub.add_parser("daq", help="run one headless DAQ run and print its summary"))
+    d.add_argument("--simulate", action="store_true", help="use the simulated digitizer and beam")
+    d.add_argument("--duration", type=float, default=20.0, help="run length in wall-clock seconds (20)")
+    d.add_argument("--run-dir", help="directory for the run file (default: run.directory)")
+    d.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
+    run_params(d)
+    d.set_defaults(func=cmd_daq)
+
+    dm = with_config(sub.add_parser("daemon", help="long-running supervisor that takes run-control commands"))
+    dm.add_argument("--run-dir", help="directory for run files")
+    dm.set_defaults(func=cmd_daemon)
+
+    for name, text in (("start", "start a run"), ("stop", "stop the run"), ("status", "DAQ state and processes"),
+                       ("shutdown", "stop the daemon"), ("reset", "leave the error state")):
+        c = with_config(sub.add_parser(name, help=text))
+        c.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+        c.add_argument("--run-dir", help="the supervisor's run directory (holds its control token)")
+        c.add_argument("--role", choices=("control", "viewer"), default="control",
+                       help="CURVE identity to use when security.keys_dir is set (default: control)")
+        if name == "status":
+            c.add_argument("--json", action="store_true")
+        if name == "start":
+            run_params(c)
+        c.set_defaults(func=cmd_control, command=name)
+
+    pr = with_config(sub.add_parser("process", help="run one DAQ process (the supervisor starts these)"))
+    pr.add_argument("name", choices=sorted(NODE_CLASSES))
+    pr.add_argument("--log-dir", help="write a rotating NAME.log there (default: stderr)")
+    pr.set_defaults(func=cmd_process)

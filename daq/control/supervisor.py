@@ -1,0 +1,448 @@
+"""Run control: launches the DAQ processes, watches their heartbeats, starts and stops runs.
+
+The supervisor owns the :class:`~daq.control.run_state.RunStateMachine`. It answers run-control
+requests (``status``, ``start``, ``stop``, ``shutdown``, ``reset``) on ``endpoints.control``
+whether it runs inside ``sevens daq`` or ``sevens daemon``.
+
+A run starts downstream first (recorder ... builder), then the sources (beam, reader), so
+no stage sees data before its start. A run stops from the source: the reader ends and
+reports its last trigger time, the beam receiver then delivers pulses past it, and the
+end-of-run travels down the pipeline to the recorder, whose ``run_done`` closes the run.
+Requests that change the run (start, stop, reset, shutdown) must carry the control token,
+a random secret written to ``RUN_DIR/.control-token`` (mode 0600) at start-up: the shift
+crew's control role reads it, a viewer does not have it and can only ask for ``status``.
+A process that dies or stops heartbeating is reported, the run is aborted with the file
+closed and an ``exit_status`` naming the process, and the state becomes ERROR.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from daq.config import PROCESS_NAMES as PROCESSES
+from daq.config import SOURCES, Config
+from daq.control import run_numbers
+from daq.control.client import CONTROL_COMMANDS, TOKEN_FILE
+from daq.control.run_state import RunState, RunStateMachine, TransitionError
+from daq.hardware.protocols import RunParameters
+from daq.wire import security, transport
+from daq.wire.envelope import EnvelopeError, Message
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class ProcessInfo:
+    name: str
+    popen: subprocess.Popen | None = None
+    last_seen: float = 0.0
+    heartbeat: dict[str, Any] = field(default_factory=dict)
+    remote: bool = False  # started elsewhere; known only by its heartbeats
+    timeout_s: float = 2.0
+    restarted_at: float = 0.0  # monotonic time of the last restart (0: never)
+
+    def alive(self) -> bool:
+        if self.remote:
+            return bool(self.last_seen) and time.monotonic() - self.last_seen <= self.timeout_s
+        return self.popen is not None and self.popen.poll() is None
+
+    def status(self) -> dict[str, Any]:
+        hb = self.heartbeat
+        return {
+            "name": self.name,
+            "pid": self.popen.pid if self.popen else hb.get("pid"),
+            "host": hb.get("host"),
+            "remote": self.remote,
+            "alive": self.alive(),
+            "state": hb.get("state", "unknown"),
+            "heartbeat_age_s": round(time.monotonic() - self.last_seen, 3) if self.last_seen else None,
+            "msgs_in": hb.get("msgs_in", 0),
+            "msgs_out": hb.get("msgs_out", 0),
+            "triggers_in": hb.get("triggers_in", 0),
+            "triggers_out": hb.get("triggers_out", 0),
+            "queue_depth": hb.get("queue_depth", 0),
+            "losses": hb.get("losses", 0),
+            "malformed": hb.get("malformed", 0),
+            "errors": hb.get("errors", 0),
+            "blocked_s": round(hb.get("blocked_s", 0.0), 3),
+            "monitor_dropped": hb.get("monitor_dropped"),
+            "gaps": hb.get("gaps", 0),
+            "exit_code": self.popen.returncode if self.popen and self.popen.poll() is not None else None,
+        }
+
+
+class SupervisorError(RuntimeError):
+    pass
+
+
+class Supervisor:
+    def __init__(self, cfg: Config, run_dir: str | Path | None = None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir or cfg.run.directory).resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir = self.run_dir / "logs"
+        self.log_dir.mkdir(exist_ok=True)
+        self.fsm = RunStateMachine()
+        self.ctx = zmq.Context.instance()
+        self.status_in = transport.pull(self.ctx, cfg.endpoints.status, 1000, "status")
+        self.commands = transport.publisher(self.ctx, cfg.endpoints.command, 1000, "command")
+        self.control = self.ctx.socket(zmq.REP)
+        self.control.setsockopt(zmq.LINGER, 0)
+        transport.bind(self.control, cfg.endpoints.control, "control")
+        self.procs = {name: ProcessInfo(name, remote=name in cfg.supervisor.remote,
+                                        timeout_s=cfg.supervisor.heartbeat_timeout_s) for name in PROCESSES}
+        # the control role: whoever can read this file (mode 0600) may change the run
+        self.token = secrets.token_hex(16)
+        token_path = self.run_dir / TOKEN_FILE
+        token_path.unlink(missing_ok=True)
+        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.token + "\n")
+        self.seq = 0
+        self.run: RunParameters | None = None
+        self.run_started = 0.0
+        self.run_file: str | None = None
+        self.last_run: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._stop_deadline = 0.0
+        self._start_pending: set[str] = set()
+        self._start_meta: dict[str, Any] = {}
+        self._start_extra: dict[str, dict[str, Any]] = {}  # per-process additions (a restarted recorder's sub-run)
+        self.restarts: list[dict[str, Any]] = []
+        self.malformed = {"control": 0, "status": 0}  # requests and heartbeats refused as malformed
+        self._last_start_sent = 0.0
+        self.metrics = None
+        self._next_snapshot = 0.0
+        if cfg.supervisor.metrics_port:
+            from daq.ops.metrics import MetricsServer
+
+            self.metrics = MetricsServer(cfg.supervisor.metrics_host, cfg.supervisor.metrics_port)
+            log.info("metrics at http://%s:%d/metrics", cfg.supervisor.metrics_host, self.metrics.port)
+
+    # -- processes -----------------------------------------------------------------------
+    @property
+    def state(self) -> RunState:
+        return self.fsm.state
+
+    def launch(self) -> None:
+        self.fsm.fire("launch")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        for info in self.procs.values():
+            info.last_seen = 0.0
+            if not info.remote:
+                self._spawn(info, env)
+        log.info("launched %s; remote: %s", ", ".join(f"{n}[{p.popen.pid}]" for n, p in self.procs.items()
+                                                      if p.popen), ", ".join(self.cfg.supervisor.remote) or "none")
+
+    def _spawn(self, info: ProcessInfo, env: dict[str, str] | None = None) -> None:
+        # the process writes its own rotating log; NAME.stdout only catches what escapes logging
+        out = open(self.log_dir / f"{info.name}.stdout", "ab")  # noqa: SIM115 - handed to the child
+        cmd = [sys.executable, "-m", "daq.cli", "process", info.name, "--config", self.cfg.path,
+               "--log-dir", str(self.log_dir)]
+        info.popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                      env=env or dict(os.environ, PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL)
+        out.close()
+
+    def _restart(self, info: ProcessInfo, reason: str) -> None:
+        """Relaunch a dead process; during a run it rejoins the run (a recorder in a new sub-run file)."""
+        name = info.name
+        event = {"process": name, "reason": reason, "time_ns": time.time_ns(),
+                 "run": self.run.run_number if self.run else None}
+        log.error("supervisor: %s; restarting it", reason)
+        info.last_seen, info.heartbeat, info.restarted_at = 0.0, {}, time.monotonic()
+        self._spawn(info)
+        if self.state is RunState.RUNNING:
+            self.restarts.append(event)
+            if name == "recorder":
+                self._start_extra["recorder"] = {
+                    "sub_run": sum(1 for r in self.restarts if r["process"] == "recorder")}
+            self._start_pending.add(name)
+            self._last_start_sent = 0.0
+            self._send("note", target="recorder", restarts=self.restarts)
+
+    def _may_restart(self, name: str) -> bool:
+        if self.state is RunState.READY:
+            return True
+        count = sum(1 for r in self.restarts if r["process"] == name)
+        return (self.state is RunState.RUNNING and self.cfg.supervisor.restart_policy == "restart"
+                and name not in SOURCES and count < self.cfg.supervisor.max_restarts)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.cfg.supervisor.startup_timeout_s
+        while self.state is RunState.LAUNCHING:
+            self.poll(0.1)
+            if all(p.last_seen for p in self.procs.values()):
+                self.fsm.fire("ready")
+                return
+            if time.monotonic() > deadline:
+                silent = [n for n, p in self.procs.items() if not p.last_seen]
+                self._fail(f"processes did not report within {self.cfg.supervisor.startup_timeout_s} s: {silent}")
+        if self.state is RunState.ERROR:
+            raise SupervisorError(self.error or "launch failed")
+
+    def _send(self, cmd: str, target: str | None = None, **meta: Any) -> None:
+        self.seq += 1
+        msg = Message(stream="command", kind="command", source="supervisor", seq=self.seq,
+                      run=self.run.run_number if self.run else 0, meta={"cmd": cmd, "target": target, **meta})
+        transport.send(self.commands, msg)
+
+    # -- runs ----------------------------------------------------------------------------
+    def start_run(self, seed: int | None = None, rate_boost: float | None = None, speed: float | None = None,
+                  start_time_ns: int | None = None, lineage: dict[str, Any] | None = None) -> RunParameters:
+        """Start a run; ``lineage`` (input files, their config hash...) goes into the run file."""
+        sim = self.cfg.simulation
+        self.fsm.fire("start")
+        number = run_numbers.next_run_number(self.run_dir)
+        t0 = start_time_ns if start_time_ns is not None else (sim.start_time_ns or time.time_ns())
+        self.run = RunParameters(run_number=number, seed=sim.seed if seed is None else seed,
+                                 rate_boost=sim.rate_boost if rate_boost is None else rate_boost,
+                                 speed=sim.speed if speed is None else speed, start_time_ns=int(t0))
+        self.run_file = None
+        self.last_run = None
+        self._start_meta = {"params": asdict(self.run), "run_dir": str(self.run_dir), "lineage": lineage or {}}
+        self._start_extra = {}
+        self.restarts = []
+        self._start_pending = set(PROCESSES)
+        self._last_start_sent = 0.0
+        self.run_started = time.monotonic()
+        self._push_start()
+        log.info("run %d starting: %s", number, self.run)
+        return self.run
+
+    def _push_start(self) -> None:
+        """(Re)send start to processes not yet running; sources only after all the others."""
+        if not self._start_pending or time.monotonic() - self._last_start_sent < 0.3:
+            return
+        downstream = [n for n in self._start_pending if n not in SOURCES]
+        targets = downstream or list(self._start_pending)
+        for name in targets:
+            self._send("start", target=name, **self._start_meta, restarts=self.restarts,
+                       **self._start_extra.get(name, {}))
+        self._last_start_sent = time.monotonic()
+
+    def stop_run(self) -> None:
+        self.fsm.fire("stop")
+        self._stop_deadline = time.monotonic() + self.cfg.supervisor.stop_timeout_s
+        assert self.run is not None
+        self._send("stop", target="reader", run=self.run.run_number)
+        log.info("run %d stopping", self.run.run_number)
+
+    def _fail(self, reason: str) -> None:
+        log.error("supervisor: %s", reason)
+        self.error = reason
+        if self.state in (RunState.RUNNING, RunState.STOPPING):
+            self._send("abort", reason=reason)
+        if self.fsm.allowed("fail"):
+            self.fsm.fire("fail")
+
+    # -- the loop ------------------------------------------------------------------------
+    def poll(self, timeout_s: float = 0.1) -> None:
+        poller = zmq.Poller()
+        poller.register(self.status_in, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        events = dict(poller.poll(int(timeout_s * 1000)))
+        if self.status_in in events:
+            self._drain_status()
+        if self.control in events:
+            self._serve_control()
+        self._check_health()
+        if self.metrics is not None and time.monotonic() >= self._next_snapshot:
+            self.metrics.snapshot = self.status()
+            self._next_snapshot = time.monotonic() + 1.0
+        if self.state is RunState.RUNNING:
+            self._push_start()
+        if self.state is RunState.STOPPING and time.monotonic() > self._stop_deadline:
+            self._fail(f"end of run did not reach the recorder within {self.cfg.supervisor.stop_timeout_s} s")
+
+    def _drain_status(self) -> None:
+        while True:
+            try:
+                msg = transport.recv(self.status_in, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except EnvelopeError as exc:
+                self.malformed["status"] += 1
+                log.warning("malformed status message: %s", exc)
+                continue
+            info = self.procs.get(msg.source)
+            if info is None:
+                continue
+            info.last_seen = time.monotonic()
+            if msg.kind == "heartbeat":
+                info.heartbeat = msg.meta
+                if self.run and msg.meta.get("run") == self.run.run_number:
+                    self._start_pending.discard(msg.source)  # it has taken this run's start
+            elif msg.kind == "status":
+                self._on_event(msg.source, msg.meta)
+
+    def _on_event(self, source: str, meta: dict[str, Any]) -> None:
+        event = meta.get("event")
+        if event == "exhausted" and self.state is RunState.RUNNING:
+            log.info("%s: source exhausted; stopping the run", source)
+            self.stop_run()
+        elif event == "file_open":
+            self.run_file = meta.get("file")
+        elif event == "stopped" and source == "reader" and self.run is not None:
+            until = int(meta.get("last_trigger_time_ns", 0)) + self.cfg.beam.match_window_ns
+            self._send("stop", target="beam", run=self.run.run_number, until_ns=until)
+        elif event == "run_done":
+            self.last_run = meta
+            self.run_file = meta.get("file", self.run_file)
+            if self.state is RunState.STOPPING:
+                self.fsm.fire("stopped")
+            elif self.state is RunState.RUNNING:
+                self._fail(f"recorder ended the run early: {meta.get('exit_status')}")
+        elif event == "error":
+            self._fail(f"{source}: {meta.get('reason')}")
+
+    def _check_health(self) -> None:
+        if self.state in (RunState.IDLE, RunState.ERROR):
+            return
+        now = time.monotonic()
+        sup = self.cfg.supervisor
+        for name, info in self.procs.items():
+            if info.remote:
+                if self.state is not RunState.LAUNCHING and not info.alive():
+                    self._fail(f"remote process {name} stopped heartbeating "
+                               f"({now - info.last_seen:.1f} s; last from {info.heartbeat.get('host')})")
+                    return
+                continue
+            reason = None
+            if not info.alive():
+                code = info.popen.returncode if info.popen else None
+                reason = f"process {name} died (exit code {code}); see {self.log_dir / (name + '.log')}"
+            elif (self.state is not RunState.LAUNCHING and info.last_seen
+                  and now - info.last_seen > (sup.startup_timeout_s if info.heartbeat.get("state") == "starting"
+                                              else sup.heartbeat_timeout_s)):
+                reason = f"process {name} stopped heartbeating ({now - info.last_seen:.1f} s): hung, killed"
+                assert info.popen is not None
+                info.popen.kill()
+                info.popen.wait(5)
+            elif info.restarted_at and not info.last_seen and now - info.restarted_at > sup.startup_timeout_s:
+                info.restarted_at = 0.0
+                self._fail(f"restarted process {name} did not report within {sup.startup_timeout_s} s")
+                return
+            if reason is None:
+                continue
+            if self._may_restart(name):
+                self._restart(info, reason)
+            else:
+                if name in SOURCES and self.state is RunState.RUNNING:
+                    reason += " (a source is not restarted within a run: its trigger ids would start again)"
+                self._fail(reason)
+                return
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "run_number": self.run.run_number if self.run else None,
+            "run_file": self.run_file,
+            "elapsed_s": round(time.monotonic() - self.run_started, 3) if self.state is RunState.RUNNING else None,
+            "error": self.error,
+            "restarts": self.restarts,
+            "malformed": dict(self.malformed),
+            "last_run": self.last_run,
+            "processes": [p.status() for p in self.procs.values()],
+        }
+
+    def _serve_control(self) -> None:
+        try:
+            req = transport.recv(self.control, zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        except EnvelopeError as exc:
+            self.malformed["control"] += 1
+            self.control.send_multipart(transport_reply({"ok": False, "error": f"malformed request: {exc}"}))
+            return
+        cmd = req.meta.get("cmd")
+        reply: dict[str, Any]
+        authorised = (secrets.compare_digest(str(req.meta.get("token", "")), self.token)
+                      or security.is_control(req.user_id))
+        if cmd in CONTROL_COMMANDS and not authorised:
+            self.control.send_multipart(transport_reply(
+                {"ok": False, "error": f"not authorised to {cmd}: the request has neither the control token "
+                                       "nor a control key (viewer role)"}))
+            log.warning("refused %r without a valid control token", cmd)
+            return
+        try:
+            if cmd == "status":
+                reply = {"ok": True, **self.status()}
+            elif cmd == "start":
+                args = {k: req.meta[k] for k in ("seed", "rate_boost", "speed") if req.meta.get(k) is not None}
+                params = self.start_run(**args)
+                reply = {"ok": True, "run_number": params.run_number}
+            elif cmd == "stop":
+                self.stop_run()
+                reply = {"ok": True, "run_number": self.run.run_number if self.run else None}
+            elif cmd == "reset":
+                if not self.fsm.allowed("reset"):
+                    raise TransitionError(f"cannot 'reset' while {self.state.value}")
+                self._stop_processes()
+                self.fsm.fire("reset")  # the daemon relaunches the processes from IDLE
+                self.error = None
+                reply = {"ok": True}
+            elif cmd == "shutdown":
+                self.shutdown_requested = True
+                reply = {"ok": True}
+            else:
+                reply = {"ok": False, "error": f"unknown command {cmd!r}"}
+        except TransitionError as exc:
+            reply = {"ok": False, "error": str(exc), "state": self.state.value}
+        self.control.send_multipart(transport_reply(reply))
+
+    shutdown_requested = False
+
+    def wait_stopped(self) -> None:
+        while self.state is RunState.STOPPING:
+            self.poll(0.1)
+
+    def shutdown(self) -> None:
+        """Ask every process to exit; terminate any that do not."""
+        self._stop_processes()
+        if self.fsm.allowed("shutdown"):
+            self.fsm.fire("shutdown")
+
+    def _stop_processes(self) -> None:
+        """Ask the processes this supervisor started to exit; terminate any that do not."""
+        local = [name for name, info in self.procs.items() if not info.remote]
+        for _ in range(3):  # remote processes stay up for the next supervisor (systemd owns them)
+            for name in local:
+                self._send("exit", target=name)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 5.0
+        for info in self.procs.values():
+            if info.popen is None:  # remote processes keep running for the next supervisor
+                continue
+            try:
+                info.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not exit; terminating", info.name)
+                info.popen.terminate()
+                try:
+                    info.popen.wait(2.0)
+                except subprocess.TimeoutExpired:
+                    info.popen.kill()
+
+    def close(self) -> None:
+        for sock in (self.status_in, self.commands, self.control):
+            sock.close(0)
+        (self.run_dir / TOKEN_FILE).unlink(missing_ok=True)
+        if self.metrics is not None:
+            self.metrics.close()
+
+
+def transport_reply(meta: dict[str, Any]) -> list[Any]:
+    from daq.wire import envelope
+
+    return envelope.pack(Message(stream="control", kind="reply", source="supervisor", meta=meta))

@@ -1,0 +1,260 @@
+"""The common life of every DAQ process: commands in, heartbeats out, one poll loop.
+
+A :class:`Node` subclass names its input sockets and reacts to messages, run starts and
+run stops; this module does the rest: it subscribes to the supervisor's commands,
+sends a heartbeat with its counters every ``supervisor.heartbeat_interval_s`` (also
+while it waits on backpressure), decodes input messages (a malformed one is counted
+and dropped, never fatal) and counts gaps in every input stream.
+
+Commands (``kind="command"``, ``meta["cmd"]``): ``start`` (``meta["params"]``: the run
+parameters), ``stop`` (sources end the run and send an end-of-run downstream) and ``exit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import asdict
+from typing import Any
+
+import zmq
+
+from daq.config import Config
+from daq.hardware.protocols import RunParameters
+from daq.wire import envelope, streams, transport
+from daq.wire.envelope import Message
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    """Base class of the DAQ processes."""
+
+    name = "node"
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.ctx = zmq.Context.instance()
+        self.commands = transport.subscriber(self.ctx, cfg.endpoints.command)
+        self.status = self.ctx.socket(zmq.PUSH)
+        self.status.setsockopt(zmq.SNDHWM, 20)
+        self.status.setsockopt(zmq.LINGER, 500)
+        transport.connect(self.status, cfg.endpoints.status)
+        self.state = "idle"
+        self.params: RunParameters | None = None
+        self.extra: dict[str, Any] = {}
+        self.counters = {
+            "msgs_in": 0,
+            "msgs_out": 0,
+            "triggers_in": 0,
+            "triggers_out": 0,
+            "queue_depth": 0,
+            "losses": 0,
+            "malformed": 0,
+            "errors": 0,
+            "gaps": 0,
+            "blocked_s": 0.0,
+        }
+        self.gaps = envelope.GapDetector()
+        self._seq: dict[str, envelope.SequenceCounter] = {}
+        self._next_heartbeat = 0.0
+        self._exit = False
+        self.poll_timeout_ms = 20
+
+    # -- for subclasses ------------------------------------------------------------------
+    def inputs(self) -> list[zmq.Socket]:
+        """Sockets whose messages go to :meth:`on_message`."""
+        return []
+
+    def input_stream(self, sock: zmq.Socket) -> str | None:
+        """The data stream expected on ``sock`` (checked by daq.wire.streams), None for no check."""
+        return None
+
+    def on_message(self, sock: zmq.Socket, msg: Message) -> None:
+        """One decoded input message."""
+
+    def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
+        """A run starts."""
+
+    def on_stop(self, meta: dict[str, Any]) -> None:
+        """The supervisor asks the run to end (sources act on it); ``meta`` is the command's."""
+
+    def on_note(self, meta: dict[str, Any]) -> None:
+        """Information from the supervisor (e.g. the run's process restarts so far)."""
+
+    def on_abort(self, reason: str) -> None:
+        """The run ends without a complete end-of-run (a process died); close what is open."""
+
+    def on_tick(self) -> bool | None:
+        """Called every loop turn (sources read their device here). Return True when more work
+        is waiting (a full batch was read): the next turn then does not wait on the poller."""
+
+    def on_exit(self) -> None:
+        """The process is about to exit."""
+
+    # -- helpers -------------------------------------------------------------------------
+    def message(self, stream: str, kind: str = "data", **fields: Any) -> Message:
+        seq = self._seq.setdefault(stream, envelope.SequenceCounter())()
+        run = self.params.run_number if self.params else 0
+        return Message(stream=stream, kind=kind, source=self.name, run=run, seq=seq, **fields)
+
+    def send_lossless(self, sock: zmq.Socket, msg: Message, triggers: int = 0) -> None:
+        """Send on a lossless link; waits (heartbeating) as long as the receiver is behind."""
+        frames = envelope.pack(msg)
+        t0 = time.monotonic()
+        while True:
+            try:
+                sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                break
+            except zmq.Again:
+                sock.poll(int(self.cfg.supervisor.heartbeat_interval_s * 500), zmq.POLLOUT)
+                self.heartbeat()
+                self._drain_commands()
+                if self._exit:
+                    raise SystemExit(0) from None
+        self.counters["blocked_s"] += time.monotonic() - t0
+        self.counters["msgs_out"] += 1
+        self.counters["triggers_out"] += triggers
+
+    def heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + self.cfg.supervisor.heartbeat_interval_s
+        meta = {
+            "name": self.name,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "state": self.state,
+            "run": self.params.run_number if self.params else None,
+            "time_ns": time.time_ns(),
+            **self.counters,
+            **self.extra,
+        }
+        msg = Message(stream="status", kind="heartbeat", source=self.name, meta=meta)
+        transport.try_send(self.status, msg)
+
+    def report(self, event: str, **meta: Any) -> None:
+        """Tell the supervisor something now (run done, error), outside the heartbeat rhythm."""
+        msg = Message(stream="status", kind="status", source=self.name, meta={"event": event, **meta})
+        transport.try_send(self.status, msg)
+
+    def receive(self, sock: zmq.Socket) -> Message | None:
+        """Decode one message from ``sock``; count and drop a malformed one."""
+        try:
+            msg = transport.recv(sock, zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        except envelope.EnvelopeError as exc:
+            self.counters["malformed"] += 1
+            log.warning("%s: malformed message dropped: %s", self.name, exc)
+            return None
+        stream = None if sock is self.commands else self.input_stream(sock)
+        if stream is not None:
+            try:
+                streams.validate(msg, stream, self.cfg.digitizer.n_samples)
+            except envelope.EnvelopeError as exc:
+                self.counters["malformed"] += 1
+                log.warning("%s: malformed %s message dropped: %s", self.name, stream, exc)
+                return None
+        self.counters["msgs_in"] += 1
+        missed = self.gaps(msg)
+        if missed:
+            self.counters["gaps"] += missed
+            log.warning("%s: %d messages missing before seq %d of %s", self.name, missed, msg.seq, msg.stream)
+        return msg
+
+    # -- the loop ------------------------------------------------------------------------
+    def _command(self, msg: Message) -> None:
+        cmd = msg.meta.get("cmd")
+        target = msg.meta.get("target")
+        if target not in (None, self.name):
+            return
+        if cmd == "start":
+            params = RunParameters(**msg.meta["params"])
+            if self.state == "running" and self.params and self.params.run_number == params.run_number:
+                return  # repeated start (the supervisor repeats until all acknowledge)
+            self.params = params
+            self.gaps = envelope.GapDetector()
+            self.state = "starting"  # on_start may take seconds (a device to configure): say so first
+            self.heartbeat(force=True)
+            log.info("%s: run %d starts", self.name, params.run_number)
+            self.on_start(params, msg.meta)
+            if self.state == "starting":  # on_start may have failed and gone idle
+                self.state = "running"
+            self.heartbeat(force=True)
+        elif cmd == "stop":
+            if self.state == "running" and msg.meta.get("run") == (self.params and self.params.run_number):
+                self.state = "stopping"
+                self.on_stop(msg.meta)
+                self.heartbeat(force=True)
+        elif cmd == "abort":
+            if self.state != "idle":
+                self.on_abort(str(msg.meta.get("reason", "aborted")))
+                self.state = "idle"
+                self.heartbeat(force=True)
+        elif cmd == "note":
+            self.on_note(msg.meta)
+        elif cmd == "exit":
+            self._exit = True
+        elif cmd == "ping":
+            self.heartbeat(force=True)
+
+    def _drain_commands(self) -> None:
+        while True:
+            msg = self.receive(self.commands)
+            if msg is None:
+                return
+            self.counters["msgs_in"] -= 1  # commands are not data
+            if msg.kind == "command":
+                self._command(msg)
+
+    def _handle(self, sock: zmq.Socket, msg: Message) -> None:
+        """on_message, with a bug in it reported (and the run stopped) rather than killing the process."""
+        try:
+            self.on_message(sock, msg)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            self.counters["errors"] += 1
+            log.exception("%s: error handling %s/%s message seq %d", self.name, msg.stream, msg.kind, msg.seq)
+            self.report("error", reason=f"{type(exc).__name__} handling {msg.stream} {msg.kind}: {exc}")
+
+    def run_forever(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_exit", True))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; Ctrl-C goes to it
+        poller = zmq.Poller()
+        poller.register(self.commands, zmq.POLLIN)
+        inputs = self.inputs()
+        for sock in inputs:
+            poller.register(sock, zmq.POLLIN)
+        self.heartbeat(force=True)
+        busy = False
+        try:
+            while not self._exit:
+                events = dict(poller.poll(0 if busy else self.poll_timeout_ms))
+                if self.commands in events:
+                    self._drain_commands()
+                for sock in inputs:
+                    if sock in events:
+                        for _ in range(64):  # bounded, so commands and heartbeats keep flowing
+                            msg = self.receive(sock)
+                            if msg is None:
+                                break
+                            self._handle(sock, msg)
+                            self.heartbeat()
+                busy = bool(self.on_tick())
+                self.heartbeat()
+        finally:
+            self.on_exit()
+            self.state = "exited"
+            self.heartbeat(force=True)
+            self.ctx.destroy(linger=500)
+        return 0
+
+
+def params_dict(params: RunParameters) -> dict[str, Any]:
+    return asdict(params)

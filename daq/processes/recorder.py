@@ -1,0 +1,249 @@
+"""Recorder: writes the run file, and closes the trigger accounting of the run.
+
+At the end of run it accounts for every trigger id over all the run's files (a recorder
+restarted during the run continues in a sub-run file ``run_NNNNNN_subKKK.h5``): recorded,
+declared lost, or found missing — attributed to the run's process restarts, or else written
+to ``/losses`` as ``unaccounted`` and named in the exit status, so a miscount is never
+silent (:mod:`daq.stages.accounting`).
+
+A full disk ends the recording before it can damage the file: at the start and at every flush
+the recorder checks that the run directory keeps ``recorder.min_free_mb`` free, and otherwise
+closes the file (exit status ``error: ... disk full ...``) and reports the error, which stops the
+run. A write that fails anyway (a quota, a file-size limit, a disk filled by someone else) also
+ends the recording with an error report; the file then reads up to its last good flush.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import zmq
+
+import daq
+from daq import dtypes
+from daq.config import Config
+from daq.hardware.protocols import RunParameters
+from daq.kernels.exposure import gwhr
+from daq.ops.heap import release_free_memory
+from daq.processes.node import Node
+from daq.runfile import RunFileError, RunFileWriter, check_free_space, open_run, run_file_path, run_files
+from daq.stages import accounting
+from daq.wire import transport
+from daq.wire.envelope import Message
+
+log = logging.getLogger(__name__)
+
+TABLE_ARRAYS = {
+    "beam": "beam",
+    "triggers": "triggers",
+    "features": "features",
+    "peaks": "peaks",
+    "veto_hits": "veto_hits",
+    "losses": "losses",
+    "selected": "selected",
+    "truth_events": "truth/events",
+    "truth_windows": "truth/windows",
+}
+
+
+class Recorder(Node):
+    name = "recorder"
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg)
+        self.selected = transport.pull(self.ctx, cfg.endpoints.selected, cfg.endpoints.lossless_hwm, "selected")
+        self.writer: RunFileWriter | None = None
+        self._zero()
+
+    def _zero(self) -> None:
+        self.recorded = 0
+        self.lost = 0
+        self.pot_total = 0.0
+        self.beam_pulses = 0
+        self.ids = accounting.IdRanges()
+        self.declared: list[np.ndarray] = [np.zeros(0, dtypes.LOSS)]  # losses written to this file
+        self.restarts: list[dict] = []
+
+    def inputs(self) -> list[zmq.Socket]:
+        return [self.selected]
+
+    def input_stream(self, sock: zmq.Socket) -> str | None:
+        return "selected"
+
+    def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
+        sub_run = int(meta.get("sub_run", 0))
+        path = run_file_path(meta.get("run_dir", self.cfg.run.directory), params.run_number, sub_run)
+        raw = tuple(c for c, on in (("csi", self.cfg.recorder.raw_csi), ("veto", self.cfg.recorder.raw_veto)) if on)
+        self._zero()
+        self.restarts = list(meta.get("restarts", []))
+        try:
+            self.writer = RunFileWriter(
+                path,
+                run_number=params.run_number,
+                config_text=self.cfg.text,
+                config_sha256=self.cfg.sha256,
+                software_version=daq.__version__,
+                n_samples=self.cfg.digitizer.n_samples,
+                raw_channels=raw,
+                compression=self.cfg.recorder.compression,
+                chunk_records=self.cfg.recorder.chunk_records,
+                attrs={"seed": params.seed, "rate_boost": params.rate_boost, "speed": params.speed,
+                       "config_path": self.cfg.path, "backend": self.cfg.digitizer.backend,
+                       "sub_run": sub_run,
+                       "lineage": json.dumps({"config_sha256": self.cfg.sha256, "code_version": daq.__version__,
+                                              **meta.get("lineage", {})})},
+            )
+            check_free_space(path.parent, self._reserve)
+        except RunFileError as exc:
+            self._fail(str(exc))
+            return
+        self.extra["file"] = str(path)
+        self.report("file_open", file=str(path))
+
+    @property
+    def _reserve(self) -> int:
+        return int(self.cfg.recorder.min_free_mb * 1e6)
+
+    def _fail(self, reason: str) -> None:
+        """End the recording on a write error: close the file as far as the disk allows, tell the supervisor."""
+        log.error("recorder: %s", reason)
+        self.extra["error"] = reason
+        if self.writer is not None:
+            try:
+                self.writer.close(f"error: {reason}", self._final_attrs({}))
+            except RunFileError as exc:  # nothing more can be written; it reads up to its last good flush
+                log.error("recorder: %s closed without its stop record: %s", self.writer.path, exc)
+        self.report("error", reason=reason)
+        self.writer = None
+        self.state = "idle"
+
+    def on_message(self, sock: zmq.Socket, msg: Message) -> None:
+        if self.writer is None:
+            if msg.kind == "data":
+                self.counters["losses"] += len(msg.arrays.get("triggers", ()))
+            return
+        try:
+            if msg.kind == "data":
+                self._write(msg.arrays)
+            elif msg.kind == "dq":
+                self.writer.append("dq", msg.arrays["dq"])
+            elif msg.kind == "eor":
+                self._end_of_run(msg.meta)
+        except RunFileError as exc:
+            self._fail(str(exc))
+        except (OSError, KeyError, ValueError) as exc:
+            self._fail(f"writing {self.writer.path if self.writer else '?'}: {exc}")
+
+    def _write(self, arrays: dict[str, np.ndarray]) -> None:
+        assert self.writer is not None
+        n = len(arrays["triggers"])
+        for key, name in TABLE_ARRAYS.items():
+            self.writer.append(name, arrays[key])
+        for channel in self.writer.raw_channels:
+            if len(arrays[channel]) != n:  # a stage upstream runs with another recorder config
+                raise RunFileError(f"{channel} waveforms of {len(arrays[channel])} of {n} triggers reached the "
+                                   f"recorder: a process upstream runs with recorder.raw_{channel} off")
+            self.writer.append_raw(channel, arrays[channel])
+        losses = arrays["losses"]
+        if len(losses):
+            self.declared.append(np.array(losses))
+        self.lost += int(losses["count"][losses["trigger_id"] >= 0].sum())
+        self.recorded += n
+        self.ids.add(arrays["triggers"]["trigger_id"])
+        self.beam_pulses += len(arrays["beam"])
+        self.pot_total += float(arrays["beam"]["pot"].sum())
+        self.counters["triggers_in"] += n
+        self.counters["losses"] = self.lost
+        self.extra["recorded"] = self.recorded
+
+    def on_tick(self) -> None:
+        w = self.writer
+        if w is not None and time.monotonic() - w.last_flush >= self.cfg.run.flush_interval_s:
+            try:
+                w.flush()
+                release_free_memory()  # freed chunk buffers would otherwise stay resident (fragmentation)
+                check_free_space(w.path.parent, self._reserve)
+            except (OSError, RunFileError) as exc:
+                self._fail(str(exc))
+
+    def _final_attrs(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "triggers_generated": np.int64(meta.get("generated", -1)),
+            "triggers_recorded": np.int64(self.recorded),
+            "triggers_lost": np.int64(self.lost),
+            "beam_pulses": np.int64(self.beam_pulses),
+            "pot_total": self.pot_total,
+            "gwhr_total": gwhr(self.pot_total, self.cfg.beam.proton_energy_gev),
+            "unmatched_triggers": np.int64(meta.get("unmatched_triggers", 0)),
+            "beam_missed": np.int64(meta.get("beam_missed", 0)),
+            "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
+            "restarts": json.dumps(self.restarts),
+        }
+
+    def on_note(self, meta: dict[str, Any]) -> None:
+        if "restarts" in meta:
+            self.restarts = list(meta["restarts"])
+
+    def _earlier_files(self) -> tuple[list[np.ndarray], list[np.ndarray], float, int]:
+        """Trigger ids, losses, POT and beam pulses of this run's earlier sub-run files."""
+        assert self.writer is not None
+        ids, losses, pot, pulses = [], [], 0.0, 0
+        for path in run_files(self.writer.path):
+            if path == self.writer.path:
+                continue
+            try:
+                with open_run(path) as f:
+                    ids.append(f["triggers"]["trigger_id"][:])
+                    losses.append(f["losses"][:].astype(dtypes.LOSS))
+                    pot += float(f["beam"]["pot"].sum())
+                    pulses += len(f["beam"])
+            except (RunFileError, OSError, KeyError) as exc:
+                log.error("recorder: earlier sub-run file %s unreadable (%s); its triggers count as lost", path, exc)
+        return ids, losses, pot, pulses
+
+    def _end_of_run(self, meta: dict[str, Any]) -> None:
+        assert self.writer is not None
+        generated = int(meta.get("generated", -1))
+        status = "ok"
+        if generated >= 0:
+            ids, earlier_losses, pot, pulses = self._earlier_files()
+            own = np.zeros(0, np.int64)
+            if self.ids.ranges:
+                own = np.concatenate([np.arange(a, b) for a, b in self.ids.ranges])
+            acc = accounting.close(generated, [*ids, own], np.concatenate([*earlier_losses, *self.declared]),
+                                   self.restarts)
+            if len(acc.missing_rows):
+                self.writer.append("losses", acc.missing_rows)
+            self.recorded, self.lost = acc.recorded, acc.lost
+            self.pot_total += pot
+            self.beam_pulses += pulses
+            if acc.unaccounted:
+                status = f"inconsistent: {acc.unaccounted} triggers unaccounted"
+                log.error("recorder: %s", status)
+        path = self.writer.path
+        self.writer.close(status, self._final_attrs(meta))  # a RunFileError here goes to _fail
+        self.writer = None
+        summary = {"file": str(path), "generated": generated, "recorded": self.recorded, "lost": self.lost,
+                   "exit_status": status, "restarts": len(self.restarts)}
+        self.extra["last_run"] = summary
+        self.report("run_done", **summary)
+        self.state = "idle"
+
+    def on_abort(self, reason: str) -> None:
+        if self.writer is not None:
+            path = self.writer.path
+            try:
+                self.writer.close(f"aborted: {reason}", self._final_attrs({}))
+            except RunFileError as exc:
+                log.error("recorder: %s closed without its stop record: %s", path, exc)
+            self.writer = None
+            self.report("run_done", file=str(path), generated=-1, recorded=self.recorded, lost=self.lost,
+                        exit_status=f"aborted: {reason}")
+
+    def on_exit(self) -> None:
+        if self.writer is not None:
+            self.on_abort("recorder exited during the run")

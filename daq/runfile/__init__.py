@@ -1,0 +1,37 @@
+"""Run files: the HDF5 layout, reading (also of damaged files), writing, raw-waveform links, export.
+
+Modules: ``files`` (the layout, opening, sub-run discovery), ``tables`` (reading rows and
+attributes of a cut-short file), ``writer`` (the recorder's appender, free-space reserve),
+``raw_links`` (replay outputs whose raw waveforms are virtual datasets over their input),
+``export`` (selected events for the fit). The names below are the package's public face.
+
+May import: ``daq.dtypes``, ``daq.config``, ``daq.kernels``; h5py and hdf5plugin. Never sockets or processes.
+"""
+
+from daq.runfile.files import (
+    LAYOUT_VERSION,
+    RAW,
+    TABLES,
+    RunFileError,
+    missing_raw_sources,
+    open_run,
+    run_file_path,
+    run_files,
+    units_of,
+)
+from daq.runfile.tables import H5_ERRORS, read_rows, readable_attrs
+from daq.runfile.writer import (
+    UNCLOSED,
+    DiskFullError,
+    RunFileWriter,
+    check_free_space,
+    compression_options,
+    free_bytes,
+    write_failure,
+)
+
+__all__ = [
+    "H5_ERRORS", "LAYOUT_VERSION", "RAW", "TABLES", "UNCLOSED", "DiskFullError", "RunFileError", "RunFileWriter",
+    "check_free_space", "compression_options", "free_bytes", "missing_raw_sources", "open_run", "read_rows",
+    "readable_attrs", "run_file_path", "run_files", "units_of", "write_failure",
+]
