@@ -8,7 +8,12 @@ PE x time binning:
 - ``event_text``: one file per window, rows ``pe, t``.
 - ``hdf5_events``: DAQ run files; dataset ``selected`` with fields ``pe`` (float),
   ``time_ns`` (int64, from the ROI start), ``window`` (int8, 0 = AC, 1 = C) and
-  ``beam_on`` (bool); root attributes ``pot_total`` and ``gwhr_total``.
+  ``beam_on`` (bool); root attributes ``pot_total`` and ``gwhr_total``. Fields are read
+  by name (others are ignored) and their kinds checked: a foreign or damaged file is a
+  DatasetError naming the file, the table and the field.
+  Each file is first read whole against its checksums (raw waveforms included,
+  :func:`daq.runfile.integrity.require_intact`): a damaged file is an error naming
+  the dataset and rows, never counts from changed bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .dataset import DatasetSpec
-from .schema import DatasetError
+from .schema import DatasetError, read_text
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ def read_table(path: Path, columns: int) -> NDArray[np.float64]:
     """Numeric rows of a comma- or blank-separated text file; lines that start with
     ``#`` or do not parse as numbers (a header) are skipped."""
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "data file").splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -107,36 +112,90 @@ def histogram(pe: NDArray, t_us: NDArray, pe_edges: NDArray, t_edges_us: NDArray
     return counts
 
 
+#: Fields of a run file's ``selected`` table that the fit reads, by name, with the kinds they may have.
+SELECTED_FIELDS = {"pe": ("f", "i", "u"), "time_ns": ("i", "u", "f"), "window": ("i", "u"), "beam_on": ("b", "i", "u")}
+KIND_NAMES = {"f": "a float", "i": "an integer", "u": "an integer", "b": "a bool"}
+
+
+def selected_rows(path: Path) -> tuple[dict[str, NDArray], float, float]:
+    """The ``selected`` fields the fit uses (read by name, dtypes checked) and the ``pot_total`` and
+    ``gwhr_total`` attributes of one run file; a foreign or damaged file is a DatasetError naming
+    the file, the table or attribute and the field."""
+    from daq.runfile import H5_ERRORS, RunFileError, open_run  # h5py: only needed for run files
+
+    try:
+        f = open_run(path)
+    except RunFileError as exc:
+        raise DatasetError(f"{exc} (a dataset with format = 'hdf5_events' reads sevens run files)") from None
+    with f:
+        try:
+            ds = f["selected"] if "selected" in f else None
+            if ds is None or not hasattr(ds, "dtype"):
+                raise DatasetError(f"{path}: expected an HDF5 dataset 'selected' (the run file's selected events)")
+            names = ds.dtype.names or ()
+            missing = [name for name in SELECTED_FIELDS if name not in names]
+            if missing or ds.ndim != 1:
+                raise DatasetError(f"{path}: 'selected' lacks field(s) {sorted(missing)}" if missing else
+                                   f"{path}: table 'selected': expected one row per event, got shape {ds.shape}")
+            for name, kinds in SELECTED_FIELDS.items():
+                field_dtype = ds.dtype.fields[name][0]
+                if field_dtype.kind not in kinds or field_dtype.shape:
+                    raise DatasetError(f"{path}: table 'selected', field '{name}': expected "
+                                       f"{KIND_NAMES[kinds[0]]}, got {field_dtype}")
+            exposure = []
+            for attr in ("pot_total", "gwhr_total"):
+                if attr not in f.attrs:
+                    raise DatasetError(f"{path}: expected root attribute {attr!r}")
+                value = f.attrs[attr]
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    number = float("nan")
+                if not np.isfinite(number) or number < 0:
+                    raise DatasetError(f"{path}: root attribute {attr!r}: expected a number >= 0, got {value!r}")
+                exposure.append(number)
+            rows = {name: ds.fields(name)[...] for name in SELECTED_FIELDS}
+        except DatasetError:
+            raise
+        except H5_ERRORS as exc:  # damaged metadata or data
+            raise DatasetError(f"{path}: not a readable run file: {' '.join(str(exc).split())}") from None
+    return rows, exposure[0], exposure[1]
+
+
+def verified(path: Path) -> None:
+    """DatasetError naming the dataset and rows if any chunk of the run file ``path`` (raw waveforms
+    included) fails its checksum; a file written without checksums passes (and one that does not
+    open at all is left to :func:`selected_rows` to refuse)."""
+    from daq.runfile import RunFileError
+    from daq.runfile.integrity import check_file, require_intact
+
+    check = check_file(path)
+    if check.error is None:
+        try:
+            require_intact(path, check)
+        except RunFileError as exc:
+            raise DatasetError(str(exc)) from None
+
+
 def read_run_files(paths: tuple[Path, ...], pe_edges: NDArray, t_edges_us: NDArray) -> ObservedData:
     """Histogram selected events of DAQ run files per window; sum their exposure."""
-    import h5py  # only needed for run files
-
     counts = {w: np.zeros((pe_edges.size - 1, t_edges_us.size - 1))
               for w in ("c_beam_on", "ac_beam_on", "c_beam_off", "ac_beam_off")}
     events = dict.fromkeys(counts, 0)
     pot = 0.0
     gwhr = 0.0
     for path in paths:
-        try:
-            with h5py.File(path, "r") as f:
-                if "selected" not in f:
-                    raise DatasetError(f"{path.name}: expected an HDF5 dataset 'selected'")
-                sel = f["selected"][...]
-                missing = {"pe", "time_ns", "window", "beam_on"} - set(sel.dtype.names or ())
-                if missing:
-                    raise DatasetError(f"{path.name}: 'selected' lacks field(s) {sorted(missing)}")
-                for attr in ("pot_total", "gwhr_total"):
-                    if attr not in f.attrs:
-                        raise DatasetError(f"{path.name}: expected root attribute {attr!r}")
-                pot += float(f.attrs["pot_total"])
-                gwhr += float(f.attrs["gwhr_total"])
-        except OSError as exc:
-            raise DatasetError(f"{path.name}: not a readable HDF5 file ({exc})") from exc
+        verified(path)
+        sel, file_pot, file_gwhr = selected_rows(path)
+        pot += file_pot
+        gwhr += file_gwhr
+        pe = sel["pe"].astype(np.float64)
         t_us = sel["time_ns"].astype(np.float64) * 1e-3
+        beam_on = sel["beam_on"].astype(bool)
         for name, window, beam in (("c_beam_on", 1, True), ("ac_beam_on", 0, True),
                                    ("c_beam_off", 1, False), ("ac_beam_off", 0, False)):
-            mask = (sel["window"] == window) & (sel["beam_on"] == beam)
-            counts[name] += histogram(sel["pe"][mask], t_us[mask], pe_edges, t_edges_us)
+            mask = (sel["window"] == window) & (beam_on == beam)
+            counts[name] += histogram(pe[mask], t_us[mask], pe_edges, t_edges_us)
             events[name] += int(mask.sum())
     return ObservedData(counts, pot, gwhr, events)
 

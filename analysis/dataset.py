@@ -20,7 +20,7 @@ from .constants import NUCLIDES, SIN2_THETA_W_LOW_Q, Nuclide
 from .flux import pot_from_energy
 from .formfactor import FORM_FACTORS
 from .response import SMEARING_MODELS
-from .schema import REQUIRED, DatasetError, Section
+from .schema import REQUIRED, DatasetError, Section, read_text
 
 DATA_FORMATS = ("binned_text", "event_text", "hdf5_events")
 WINDOWS = ("c_beam_on", "ac_beam_on", "c_beam_off", "ac_beam_off")
@@ -158,12 +158,13 @@ class _Files:
 def read_dataset(path: str | Path, data_dir: str | Path | None = None) -> DatasetSpec:
     """Parse and validate a dataset TOML; raise ``DatasetError`` naming file and key."""
     path = Path(path)
+    text = read_text(path, "dataset file")
     try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise DatasetError(f"{path}: no such dataset file") from exc
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DatasetError(f"{path.name}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise DatasetError(f"{path.name}: not valid TOML for a dataset: tables or arrays nested too deeply") from None
     base = Path(data_dir) if data_dir is not None else path.resolve().parent
     if data_dir is not None and not base.is_dir():
         raise DatasetError(f"--data-dir {str(base)!r}: not a directory")

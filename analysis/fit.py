@@ -3,7 +3,8 @@
 ``build_cost`` assembles the cost (C-window Poisson bins, the AC and beam-off
 windows that measure the steady-state background, one pull per nuisance);
 ``minimise`` runs MIGRAD and HESSE; ``FitOutcome`` is the small result object (values, errors, covariance,
-chi^2, derived CEvNS count with its propagated error).  ``significance`` and
+chi^2, derived CEvNS count with its propagated error, and what went wrong when MIGRAD or HESSE failed:
+a fit without a covariance propagates NaN errors instead of failing).  ``significance`` and
 ``profile`` compute the profile likelihood ratio for a parameter.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from iminuit import Minuit
@@ -53,8 +55,59 @@ class FitOutcome:
     fixed: dict[str, float] = field(default_factory=dict)
 
     @property
+    def converged(self) -> bool:
+        """MIGRAD reached a minimum (EDM below its goal, within the call limit), whatever HESSE says:
+        values and the likelihood there can be used, errors only if :attr:`has_covariance`."""
+        fmin = self.minuit.fmin
+        return (fmin is not None and fmin.has_valid_parameters and not fmin.is_above_max_edm
+                and not fmin.has_reached_call_limit and bool(np.isfinite(self.fval)))
+
+    @property
+    def has_covariance(self) -> bool:
+        """HESSE gave a usable covariance: accurate and positive definite without forcing."""
+        fmin = self.minuit.fmin
+        return (self.minuit.covariance is not None and fmin is not None and not fmin.hesse_failed
+                and fmin.has_accurate_covar and fmin.has_posdef_covar and not fmin.has_made_posdef_covar)
+
+    @property
     def covariance(self) -> NDArray[np.float64]:
+        """HESSE's covariance; NaN where there is none (see :attr:`has_covariance`)."""
+        if not self.has_covariance:
+            n = len(self.minuit.parameters)
+            return np.full((n, n), np.nan)
         return np.array(self.minuit.covariance)
+
+    def problem(self) -> str | None:
+        """Why this fit's values or errors cannot be trusted, in words; None for a valid fit."""
+        fmin = self.minuit.fmin
+        if fmin is None:
+            return "the minimiser did not run"
+        if self.valid and self.has_covariance:
+            return None
+        parts = []
+        if not self.converged:
+            reasons = [text for bad, text in ((not fmin.has_valid_parameters, "Minuit marks its parameters invalid"),
+                                              (fmin.is_above_max_edm, "EDM above its goal"),
+                                              (fmin.has_reached_call_limit, "call limit reached"),
+                                              (not np.isfinite(self.fval), "the cost is not finite")) if bad]
+            parts.append(f"MIGRAD found no valid minimum ({', '.join([*reasons, f'EDM {fmin.edm:.2g}'])})")
+        else:
+            parts.append(f"MIGRAD converged (EDM {fmin.edm:.2g})")
+        if self.has_covariance:
+            pass
+        elif fmin.hesse_failed or self.minuit.covariance is None:
+            parts.append("HESSE failed: no covariance, so no errors")
+        elif not fmin.has_posdef_covar or fmin.has_made_posdef_covar:
+            parts.append("HESSE's covariance is not positive definite, so no errors")
+        elif not fmin.has_accurate_covar:
+            parts.append("HESSE's covariance is not accurate, so no errors")
+        else:
+            parts.append("HESSE gave no usable covariance, so no errors")
+        at_limit = [p.name for p in self.minuit.params if not p.is_fixed and _at_limit(p)]
+        if at_limit:
+            parts.append(f"{len(at_limit)} parameter(s) at a limit ({', '.join(at_limit[:4])}"
+                         f"{', ...' if len(at_limit) > 4 else ''})")
+        return "; ".join(parts)
 
     def poisson_chi2(self) -> float:
         """Baker-Cousins chi^2: twice the Poisson part of the cost at the minimum
@@ -71,9 +124,11 @@ class FitOutcome:
         return ndata - len(free) - profiled
 
     def propagate(self, func: Callable[[dict[str, float]], float], step: float = 1e-3) -> tuple[float, float]:
-        """Value and linearly propagated error of ``func(params)`` (HESSE covariance)."""
+        """Value and linearly propagated error of ``func(params)`` (HESSE covariance; NaN without one)."""
         names = list(self.minuit.parameters)
         centre = float(func(self.values))
+        if not self.has_covariance:
+            return centre, float("nan")
         grad = np.zeros(len(names))
         for k, name in enumerate(names):
             if self.minuit.fixed[name]:
@@ -88,6 +143,13 @@ class FitOutcome:
     def n_cevns(self) -> tuple[float, float]:
         """Fitted CEvNS count in the analysis window and its propagated error."""
         return self.propagate(self.model.n_cevns)
+
+
+def _at_limit(p: Any) -> bool:
+    """An iminuit parameter that sits on one of its limits."""
+    def near(limit: float) -> bool:
+        return abs(p.value - limit) <= 1e-9 * max(1.0, abs(limit))
+    return bool((p.has_lower_limit and near(p.lower_limit)) or (p.has_upper_limit and near(p.upper_limit)))
 
 
 def minimise(model: FitModel, fixed: Mapping[str, float] | None = None,

@@ -90,8 +90,11 @@ def plot_profile(result: AnalysisResult, directory: Path) -> Path:
     top = ax.secondary_xaxis("top", functions=(lambda m: m * sm, lambda n: n / sm))
     top.set_xlabel("CEvNS counts at SM response")
     ax.legend(frameon=False, loc="upper center")
-    ax.text(0.03, 0.95, f"no CEvNS rejected at {s['significance_sigma']:.1f}$\\sigma$\n"
-            f"$\\mu$ = {s['mu']:.2f} $-${s['mu_err_lo']:.2f} +{s['mu_err_hi']:.2f}",
+    def num(value: float) -> str:
+        return f"{value:.2f}" if np.isfinite(value) else "n/a"
+
+    ax.text(0.03, 0.95, f"no CEvNS rejected at {num(s['significance_sigma'])}$\\sigma$\n"
+            f"$\\mu$ = {s['mu']:.2f} $-${num(s['mu_err_lo'])} +{num(s['mu_err_hi'])}",
             transform=ax.transAxes, va="top", fontsize=9)
     path = directory / "likelihood_profile.png"
     fig.savefig(path, dpi=120)
@@ -124,7 +127,9 @@ def plot_nsi(result: AnalysisResult, directory: Path) -> Path:
 def write_plots(result: AnalysisResult, directory: str | Path) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [plot_projections(result, directory), plot_profile(result, directory)]
+    paths = [plot_projections(result, directory)]
+    if np.isfinite(result.profile_mu[1]).all():  # no profile without a minimum to profile from
+        paths.append(plot_profile(result, directory))
     if result.nsi is not None:
         paths.append(plot_nsi(result, directory))
     return paths

@@ -132,11 +132,15 @@ def nsi_scan(best: FitOutcome, counting: CountingResult, sm_components: dict[str
 
 def flavored_summary(flavored: FitOutcome, xs: dict[str, float]) -> dict[str, float]:
     """Prompt (nu_mu) and delayed (nu_e + anti-nu_mu) strengths and cross sections."""
-    v, e, cov = flavored.values, flavored.errors, flavored.minuit.covariance
-    out = {"correlation": float(cov["mu_prompt", "mu_delayed"]
-                                / np.sqrt(cov["mu_prompt", "mu_prompt"] * cov["mu_delayed", "mu_delayed"]))}
+    v = flavored.values
+    names = list(flavored.minuit.parameters)
+    cov = flavored.covariance  # NaN without a HESSE covariance
+    i, j = names.index("mu_prompt"), names.index("mu_delayed")
+    out: dict[str, Any] = {"correlation": float(cov[i, j] / np.sqrt(cov[i, i] * cov[j, j])),
+                           "fit_valid": flavored.valid and flavored.has_covariance, "fit_note": flavored.problem()}
     for name in ("prompt", "delayed"):
-        mu, err = v[f"mu_{name}"], e[f"mu_{name}"]
+        mu = v[f"mu_{name}"]
+        err = flavored.errors[f"mu_{name}"] if flavored.has_covariance else float("nan")
         out.update({f"mu_{name}": mu, f"mu_{name}_err": err,
                     f"sigma_{name}_1e40_cm2": mu * xs[name] / CM2_1E40,
                     f"sigma_{name}_err_1e40_cm2": err * xs[name] / CM2_1E40,
@@ -159,8 +163,30 @@ def steady_state_summary(best: FitOutcome) -> dict[str, Any]:
     out: dict[str, Any] = {"model": model.spec.steady_state.model, "n_ss": n_ss, "n_ss_err": err}
     if OFF_RATIO in best.values:
         out["off_ratio"] = best.values[OFF_RATIO]
-        out["off_ratio_err"] = best.errors[OFF_RATIO]
+        out["off_ratio_err"] = best.errors[OFF_RATIO] if best.has_covariance else float("nan")
     return out
+
+
+def fit_note(best: FitOutcome, observed: ObservedData) -> str | None:
+    """One sentence on why ``best`` is not a valid fit with errors (None if it is), with the event
+    counts that usually explain it (a short run selects too few events to constrain the fit)."""
+    problem = best.problem()
+    if problem is None:
+        return None
+    c, ac = observed.counts["c_beam_on"].sum(), observed.counts["ac_beam_on"].sum()
+    free = sum(1 for name in best.minuit.parameters if not best.minuit.fixed[name])
+    return (f"the fit is not valid: {problem}; the data hold {c:.0f} C and {ac:.0f} AC beam-on events in the "
+            f"analysis window for {free} free parameters")
+
+
+def profile_grid(mu: float, mu_lo: float, mu_hi: float, points: int) -> NDArray[np.float64]:
+    """Values of mu for the profile scan: coarse from 0, fine around the best fit (MINOS errors);
+    without errors, coarse only, up to three times the best fit."""
+    if not (np.isfinite(mu_lo) and np.isfinite(mu_hi)):
+        return np.linspace(0.0, max(3.0 * mu, 1.0), points)
+    coarse = np.linspace(0.0, max(2.0 * mu + 4.0 * mu_hi, 0.5), points - points // 2)
+    fine = np.linspace(max(mu + 2.0 * mu_lo, 0.0), mu + 2.0 * mu_hi, points // 2)
+    return np.unique(np.concatenate([coarse, fine]))
 
 
 @dataclass
@@ -202,8 +228,10 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     """The full set of results for ``sevens fit``."""
     model = FitModel(spec, observed)
     best = minimise(model)
-    z, _ = significance(best, "mu")
-    mu_lo, mu_hi = minos_interval(best, "mu")
+    note = fit_note(best, observed)
+    # a likelihood ratio needs minima, not HESSE: without a minimum there is no significance
+    z = significance(best, "mu")[0] if best.converged else float("nan")
+    mu_lo, mu_hi = minos_interval(best, "mu") if best.valid and best.has_covariance else (float("nan"),) * 2
     mu = best.values["mu"]
     n_cevns, n_cevns_err = best.n_cevns()
     comps, sm_err, breakdown = sm_prediction(model)
@@ -215,17 +243,16 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         neutron_err / neutron_total if neutron_total > 0 else 0.0, sm_total, sm_err / sm_total)
     xs = cross_sections_sm(model)
     flavored = minimise(model.with_hypothesis(Flavored(len(model.cevns.nuclides))), start=best.values)
-    coarse = np.linspace(0.0, max(2.0 * mu + 4.0 * mu_hi, 0.5), profile_points - profile_points // 2)
-    fine = np.linspace(max(mu + 2.0 * mu_lo, 0.0), mu + 2.0 * mu_hi, profile_points // 2)
-    grid = np.unique(np.concatenate([coarse, fine]))
-    prof = profile(best, "mu", grid)
+    grid = profile_grid(mu, mu_lo, mu_hi, profile_points)
+    prof = profile(best, "mu", grid) if best.converged else np.full(grid.size, np.nan)
     sin2 = sin2_from_strength(mu, model)
     sin2_lo = sin2_from_strength(mu + mu_lo, model)
     sin2_hi = sin2_from_strength(mu + mu_hi, model)
     fitted = {c: float(v.sum()) for c, v in model.components(best.values).items()}
     nuisances = {}
     for n in model.nuisances:
-        theta, err = best.values[n.name], best.errors[n.name]
+        theta = best.values[n.name]
+        err = best.errors[n.name] if best.has_covariance else float("nan")
         nuisances[n.name] = {"pull": theta, "pull_err": err, "value": n.value(theta),
                              "error": 0.5 * (n.value(theta + err) - n.value(theta - err)),
                              "description": n.description}
@@ -240,7 +267,8 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "sm_prediction_err_breakdown": breakdown,
         "chi2": best.poisson_chi2(),
         "ndof": best.ndof(),
-        "fit_valid": best.valid,
+        "fit_valid": note is None,
+        "fit_note": note,
         "sigma_flux_avg_1e40_cm2": mu * xs["all"] / CM2_1E40,
         "sigma_flux_avg_err_lo_1e40_cm2": -mu_lo * xs["all"] / CM2_1E40,
         "sigma_flux_avg_err_hi_1e40_cm2": mu_hi * xs["all"] / CM2_1E40,
@@ -256,7 +284,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "counting": counting.as_dict(),
     }
     nsi = None
-    if with_nsi:
+    if with_nsi and best.converged:
         nsi = nsi_scan(best, counting, comps)
         axis = len(nsi.eps_u) // 2
         summary["nsi"] = {

@@ -17,6 +17,22 @@ class DatasetError(ValueError):
     """A dataset description or one of its data files is missing or malformed."""
 
 
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a dataset or data file; a missing, unreadable or binary file is a DatasetError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(f"{path}: not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
+                           f"(is it the right file?)") from None
+
+
 #: Sentinel default meaning "the key must be present".
 REQUIRED: object = object()
 

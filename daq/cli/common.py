@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from daq import config as config_mod
@@ -47,3 +48,25 @@ def say(args: argparse.Namespace, text: str) -> None:
 def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
     sp.add_argument("--config", help="hwconfig TOML file (default: hwconfig/csi-sns.toml)")
     return sp
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (a duration, a speed, a rate multiplier)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer from 0 to 2**63 - 1 (a seed, a time: what the run files store as int64)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63 - 1, got {text!r}")
+    return value

@@ -1,6 +1,7 @@
 """``sevens predict`` and ``sevens fit``: the standard-model prediction and the likelihood fit of :mod:`analysis`.
 
-A malformed dataset gives a one-line message naming the file and key, exit 2.
+A malformed dataset gives a one-line message naming the file and key, exit 2; a fit that ran but is
+not valid (no minimum, or no covariance from HESSE) prints what it could and exits 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from analysis.schema import DatasetError
+from daq.cli.common import UsageError
 
 
 def _json_default(value: Any) -> Any:
@@ -40,7 +42,10 @@ def _write_json(data: dict[str, Any], path: str | None) -> None:
     data = json.loads(json.dumps(data, default=_json_default))  # numpy -> Python, then clean
     text = json.dumps(_finite(data), indent=2, allow_nan=False)
     if path:
-        Path(path).write_text(text + "\n")
+        try:
+            Path(path).write_text(text + "\n")
+        except OSError as exc:
+            raise UsageError(f"--json {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _load(args: argparse.Namespace):
@@ -51,6 +56,13 @@ def _load(args: argparse.Namespace):
     return spec, load_observed(spec)
 
 
+def _num(value: Any, fmt: str) -> str:
+    """``value`` formatted, or n/a when it is missing or not finite (an error HESSE could not give)."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return format(value, fmt)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Standard-model expected counts per component in the analysis window."""
     from analysis.results import predict_report
@@ -59,8 +71,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         spec, observed = _load(args)
         report = predict_report(spec, observed)
     except DatasetError as exc:
-        print(f"sevens predict: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     _write_json(report, args.json)
     print(f"{spec.name}: POT {observed.pot:.4g}, PE {spec.analysis.pe_edges[0]:g}-{spec.analysis.pe_edges[-1]:g},"
           f" t {spec.analysis.time_edges_us[0]:g}-{spec.analysis.time_edges_us[-1]:g} us")
@@ -72,7 +83,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Likelihood fit, significance, cross sections, sin^2 theta_W, NSI, counting."""
+    """Likelihood fit, significance, cross sections, sin^2 theta_W, NSI, counting.
+
+    Exit status 0 for a valid fit; 1 when the fit ran but is not valid (MIGRAD found no minimum, or
+    HESSE gave no covariance): what could be computed is printed and written, errors it could not
+    give are n/a (null in the JSON), and one line on stderr says why; 2 for a bad dataset."""
     from analysis.results import analyse
 
     start = time.perf_counter()
@@ -80,25 +95,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
         spec, observed = _load(args)
         result = analyse(spec, observed, with_nsi=not args.no_nsi)
     except DatasetError as exc:
-        print(f"sevens fit: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     s = result.summary
     s["fit_seconds"] = time.perf_counter() - start
     if args.plots:
-        from .plots import write_plots
+        from analysis.plots import write_plots
 
         s["plots"] = [str(p) for p in write_plots(result, args.plots)]
     _write_json(s, args.json)
     c = s["counting"]
     print(f"{spec.name}: C {c['n_c']:.0f}, AC {c['n_ac']:.0f}, neutrons {c['neutrons']:.1f}")
-    print(f"  CEvNS (fit)        {s['n_cevns']:.1f} +- {s['n_cevns_err']:.1f}   SM {s['sm_prediction']:.1f}"
+    print(f"  CEvNS (fit)        {s['n_cevns']:.1f} +- {_num(s['n_cevns_err'], '.1f')}   SM {s['sm_prediction']:.1f}"
           f" +- {s['sm_prediction_err']:.1f}")
     print(f"  CEvNS (counting)   {c['signal']:.1f} +- {c['error']:.1f}")
-    print(f"  significance       {s['significance_sigma']:.2f} sigma   chi2/ndof {s['chi2']:.1f}/{s['ndof']}")
-    print(f"  <sigma>            {s['sigma_flux_avg_1e40_cm2']:.1f} -{s['sigma_flux_avg_err_lo_1e40_cm2']:.1f}"
-          f" +{s['sigma_flux_avg_err_hi_1e40_cm2']:.1f} (SM {s['sigma_sm_1e40_cm2']:.1f}) x 1e-40 cm^2")
-    print(f"  sin^2 theta_W      {s['sin2_theta_w']:.3f}")
-    print(f"  ({s['fit_seconds']:.1f} s)")
+    print(f"  significance       {_num(s['significance_sigma'], '.2f')} sigma   chi2/ndof {s['chi2']:.1f}/{s['ndof']}")
+    print(f"  <sigma>            {s['sigma_flux_avg_1e40_cm2']:.1f} -{_num(s['sigma_flux_avg_err_lo_1e40_cm2'], '.1f')}"
+          f" +{_num(s['sigma_flux_avg_err_hi_1e40_cm2'], '.1f')} (SM {s['sigma_sm_1e40_cm2']:.1f}) x 1e-40 cm^2")
+    print(f"  sin^2 theta_W      {_num(s['sin2_theta_w'], '.3f')}")
+    print(f"  ({s['fit_seconds']:.1f} s)", flush=True)
+    if s["fit_note"]:
+        print(f"sevens: error: {args.dataset}: {s['fit_note']}; the values above are not a measurement",
+              file=sys.stderr)
+        return 1
     return 0
 
 

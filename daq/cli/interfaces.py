@@ -10,14 +10,8 @@ import argparse
 import os
 
 from daq import config as config_mod
+from daq.cli.common import non_negative_int, positive_float
 from daq.hardware.protocols import BackendUnavailable
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def _count(text: str) -> int:
@@ -35,10 +29,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                     "come from EPICS_CAS_INTF_ADDR_LIST, EPICS_CA_SERVER_PORT, EPICS_CAS_BEACON_ADDR_LIST, "
                     "EPICS_CAS_AUTO_BEACON_ADDR_LIST...; unset interface/beacon variables mean loopback only.")
     s.add_argument("--config", help="hwconfig TOML file (default: hwconfig/csi-sns.toml)")
-    s.add_argument("--seed", type=int, help="beam seed (default: simulation.seed)")
+    s.add_argument("--seed", type=non_negative_int, help="beam seed (default: simulation.seed)")
     s.add_argument("--prefix", help="PV prefix (default: beam.epics.prefix)")
-    s.add_argument("--speed", type=_positive_float, help="pulse rate / rep rate (default: simulation.speed)")
-    s.add_argument("--start-time", type=int, help="time of pulse 0 [ns since epoch] (default: "
+    s.add_argument("--speed", type=positive_float, help="pulse rate / rep rate (default: simulation.speed)")
+    s.add_argument("--start-time", type=non_negative_int, help="time of pulse 0 [ns since epoch] (default: "
                                                   "simulation.start_time_ns; 0 = now)")
     s.add_argument("--free-running", action="store_true",
                    help="start the timeline with the IOC; default: restart at pulse 0 on each pulse-id subscription")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 
 from daq import config as config_mod
-from daq.cli.common import load_config, with_config
+from daq.cli.common import UsageError, load_config, with_config
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from daq.wire import security
 
-    made = security.generate(args.directory)
+    try:
+        made = security.generate(args.directory)
+    except OSError as exc:
+        raise UsageError(f"{args.directory}: cannot write CURVE keys: {exc.strerror or exc}") from None
     for name, path in made.items():
         print(f"{name:8s} {path}")
     print(f"set security.keys_dir = {str(args.directory)!r} in the config of every host; copy {args.directory} "

@@ -5,8 +5,10 @@ a checked :class:`Config`, and any problem raises :class:`ConfigError` whose tex
 file, the key and what was expected.
 
 Modules: ``schema`` (the tables and their keys), ``types`` (values against type hints),
-``checks`` (cross-key checks), ``loading`` (files, overrides, private ipc endpoints),
-``reference`` (docs/config.md from the schema), ``errors``.
+``checks`` (cross-key checks: windows in order, positive widths, levels inside the ADC range),
+``limits`` (what the system can do: ports, transports, socket options, memory, seeds),
+``loading`` (files, overrides, private ipc endpoints), ``reference`` (docs/config.md from the
+schema), ``errors``.
 
 May import: the standard library and ``tomli_w`` only; every other package imports this one.
 """

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from daq.config.errors import ConfigError
+from daq.config.limits import check_system
 from daq.config.schema import BACKENDS_BEAM, BACKENDS_DIGITIZER, COMPRESSIONS, ENDPOINT_KEYS, PROCESS_NAMES, Config
 
 
@@ -20,6 +23,9 @@ def check(cfg: Config) -> None:
         raise ConfigError(f"digitizer.polarity: expected +1 or -1, got {d.polarity}")
     if not 1 <= d.bits <= 16:
         raise ConfigError(f"digitizer.bits: expected 1 to 16, got {d.bits}")
+    if d.bits > 8 and d.backend in ("simulated", "replay"):
+        raise ConfigError(f"digitizer.bits: the {d.backend} digitizer feeds int8 records to the feature kernels: "
+                          f"expected 1 to 8, got {d.bits}")
     if d.sample_rate_hz <= 0 or d.record_length_ns <= 0:
         raise ConfigError("digitizer.sample_rate_hz and digitizer.record_length_ns: expected positive numbers")
     for name in ("csi", "veto"):
@@ -47,10 +53,8 @@ def check(cfg: Config) -> None:
         raise ConfigError(
             f"beam.rep_rate_hz: expected a rate whose period exceeds the record length, got {cfg.beam.rep_rate_hz}"
         )
-    for key in ("rise_0_10_ns", "rise_10_50_ns", "rise_10_90_ns", "analysis_pe", "analysis_time_ns"):
-        lo, hi = getattr(cfg.cuts, key)
-        if lo > hi:
-            raise ConfigError(f"cuts.{key}: expected [low, high] with low <= high, got [{lo}, {hi}]")
+    _check_samples(cfg)
+    _check_cut_windows(cfg)
     positive = {
         "run.flush_interval_s": cfg.run.flush_interval_s,
         "run.dq_interval_s": cfg.run.dq_interval_s,
@@ -111,8 +115,8 @@ def check(cfg: Config) -> None:
         if ep in seen:
             raise ConfigError(f"endpoints.{key}: {ep!r} is already endpoints.{seen[ep]}; every endpoint needs its own")
         seen[ep] = key
-        if not ep.startswith(("tcp://", "ipc://", "inproc://")):
-            raise ConfigError(f"endpoints.{key}: expected tcp://host:port or ipc://path, got {ep!r}")
+    _check_signs(cfg)
+    check_system(cfg)
 
 
 def _check_hardware_tables(cfg: Config) -> None:
@@ -139,3 +143,93 @@ def _check_hardware_tables(cfg: Config) -> None:
     for key in ("pulse_id_pv", "pot_pv", "power_pv", "beam_on_pv"):
         if not getattr(e, key):
             raise ConfigError(f"beam.epics.{key}: expected a PV name (only good_pv may be empty)")
+
+
+def _check_samples(cfg: Config) -> None:
+    """Every window holds samples, and the thresholds lie inside the ADC range."""
+    d = cfg.digitizer
+    if d.n_samples < 1:
+        raise ConfigError(f"digitizer.sample_rate_hz: {d.sample_rate_hz:g} Hz gives no sample in a record of "
+                          f"{d.record_length_ns} ns")
+    for name in ("ac_pretrace", "ac_roi", "c_pretrace", "c_roi"):
+        a, b = getattr(cfg.windows, name)
+        if round(b / d.sample_ns) - round(a / d.sample_ns) < 1:
+            raise ConfigError(f"windows.{name}: [{a}, {b}] holds no sample at {d.sample_rate_hz:g} Hz "
+                              f"({d.sample_ns:g} ns per sample)")
+    if not 1 <= cfg.veto.baseline_samples <= d.n_samples:
+        raise ConfigError(f"veto.baseline_samples: expected 1 to the record's {d.n_samples} samples, "
+                          f"got {cfg.veto.baseline_samples}")
+    full_scale = 2**d.bits - 1  # the largest excursion from baseline an ADC of d.bits can show
+    f = cfg.features
+    levels = {"features.spe_threshold_adc": f.spe_threshold_adc, "features.saturation_adc": f.saturation_adc,
+              "veto.threshold_adc": cfg.veto.threshold_adc}
+    for key, value in levels.items():
+        if not 0 < value <= full_scale:
+            raise ConfigError(f"{key}: expected a level above baseline reachable by the {d.bits}-bit ADC, "
+                              f"0 < value <= {full_scale}, got {value}")
+    if f.saturation_adc <= f.spe_threshold_adc:
+        raise ConfigError(f"features.saturation_adc: expected more than features.spe_threshold_adc "
+                          f"({f.spe_threshold_adc}), got {f.saturation_adc}")
+
+
+def _check_cut_windows(cfg: Config) -> None:
+    """Cut windows and ranges in order with a positive width; alarm limits in order."""
+    c = cfg.cuts
+    lo, hi = c.veto_window_ns
+    if not lo < hi:
+        raise ConfigError(f"cuts.veto_window_ns: expected [a, b] with a < b (an empty window turns the veto cut "
+                          f"off), got [{lo}, {hi}]")
+    for key in ("rise_0_10_ns", "rise_10_50_ns", "rise_10_90_ns", "analysis_pe", "analysis_time_ns"):
+        lo, hi = getattr(c, key)
+        if not lo < hi:
+            raise ConfigError(f"cuts.{key}: expected [low, high] with low < high, got [{lo}, {hi}]")
+    for key in ("rise_0_10_ns", "rise_10_50_ns", "rise_10_90_ns"):
+        lo, hi = getattr(c, key)
+        if hi <= 0:
+            raise ConfigError(f"cuts.{key}: expected a range reaching above 0 (rise times are >= 0: every window "
+                              f"would fail), got [{lo}, {hi}]")
+    roi = cfg.windows.c_roi[1] - cfg.windows.c_roi[0]
+    lo, hi = c.analysis_time_ns
+    if not 0 <= lo < hi <= roi:
+        raise ConfigError(f"cuts.analysis_time_ns: expected onset times inside the {roi} ns ROI, "
+                          f"0 <= low < high <= {roi}, got [{lo}, {hi}]")
+    for f in dataclasses.fields(cfg.dq):
+        lo, hi = getattr(cfg.dq, f.name)
+        if lo > hi:
+            raise ConfigError(f"dq.{f.name}: expected alarm limits [low, high] with low <= high, got [{lo}, {hi}]")
+
+
+# widths, durations, lifetimes and scales that a zero or negative value breaks or silently turns off
+POSITIVE = (
+    "features.integration_ns", "features.peak_halfwidth_ns", "features.peak_min_separation_ns",
+    "beam.pulse_fwhm_ns", "beam.proton_energy_gev", "recorder.chunk_records", "supervisor.log_max_bytes",
+    "simulation.baseline_drift_period_s", "simulation.spe_gain_drift_period_s", "simulation.spe_gain",
+    "simulation.spe_sigma_ns", "simulation.veto_pulse_sigma_ns", "simulation.afterglow_tau_ns",
+    "simulation.scint_fast_ns", "simulation.scint_slow_ns", "simulation.light_yield_pe_per_kevee",
+    "simulation.quenching", "simulation.distance_m", "simulation.gamma_slope_kevee", "simulation.internal_line_kevee",
+    "simulation.beam_neutron_kevnr",
+)
+NON_NEGATIVE = (
+    "veto.deadtime_ns", "cuts.linear_gate_ns", "cuts.afterglow_max_pretrace_peaks", "cuts.cherenkov_min_peaks",
+    "supervisor.max_restarts", "simulation.start_time_ns", "simulation.scint_rise_ns",
+    "simulation.cherenkov_spread_ns", "simulation.cherenkov_pe_mean", "simulation.internal_line_sigma",
+    "simulation.veto_noise_rms_adc", "simulation.muon_kevee", "simulation.nu_per_flavor_per_proton",
+    "simulation.mass_kg",
+)
+
+
+def _value(cfg: Config, key: str) -> float:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _check_signs(cfg: Config) -> None:
+    for key in POSITIVE:
+        if _value(cfg, key) <= 0:
+            raise ConfigError(f"{key}: expected a positive number, got {_value(cfg, key)}")
+    for key in NON_NEGATIVE:
+        if _value(cfg, key) < 0:
+            raise ConfigError(f"{key}: expected a number >= 0, got {_value(cfg, key)}")
+    if cfg.supervisor.log_backups < 1:  # logging.handlers.RotatingFileHandler never rotates with 0 backups
+        raise ConfigError(f"supervisor.log_backups: expected at least 1 (with 0 a log never rotates and grows "
+                          f"without bound), got {cfg.supervisor.log_backups}")

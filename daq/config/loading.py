@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,39 @@ from daq.config.schema import ENDPOINT_KEYS, Config
 from daq.config.types import build
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "hwconfig" / "csi-sns.toml"
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _where(text: str, index: int) -> str:
+    """``line L, column C`` of the character at ``index`` of ``text``."""
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def decode(data: bytes, path: str) -> str:
+    """The text of a config file: UTF-8, as TOML requires; anything else is a ConfigError naming
+    the first byte that is not (a binary file, a file saved as latin-1)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8")
+        raise ConfigError(f"{path}: not UTF-8 text (a TOML file must be UTF-8): byte 0x{data[exc.start]:02x} at "
+                          f"{_where(good, len(good))}") from None
 
 
 def parse(text: str, path: str = "<string>") -> Config:
     """Validate TOML ``text``; errors name ``path``."""
+    bad = SURROGATE.search(text)
+    if bad is not None:  # undecodable bytes carried as surrogates (h5py reads a damaged attribute so)
+        raise ConfigError(f"{path}: not UTF-8 text: an undecodable byte at {_where(text, bad.start())}")
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML for sevens: arrays or tables nested too deeply "
+                          "(a config needs at most a few levels)") from None
     try:
         cfg = build(Config, table, "")
         cfg = dataclasses.replace(cfg, path=str(path), text=text)
@@ -34,10 +60,10 @@ def load(path: str | Path | None = None) -> Config:
     """Load and validate a config file (the default hwconfig/csi-sns.toml if ``path`` is None)."""
     p = Path(path) if path is not None else DEFAULT_CONFIG
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
-    return parse(text, str(p))
+    return parse(decode(data, str(p)), str(p))
 
 
 def with_overrides(cfg: Config, overrides: dict[str, dict[str, Any]]) -> Config:

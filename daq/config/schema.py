@@ -58,7 +58,8 @@ class CaenConfig:
 class DigitizerConfig:
     backend: str = _doc("simulated | replay | niscope | caen")
     sample_rate_hz: float = _doc("sampling rate [Hz]")
-    bits: int = _doc("ADC resolution [bits]")
+    bits: int = _doc("ADC resolution, 1 to 16 (1 to 8 for the simulated and replay digitizers: the kernels take int8) "
+                     "[bits]")
     record_length_ns: int = _doc("record length per trigger [ns]")
     channels: list[str] = _doc("channel names in record order; must hold 'csi' and 'veto'")
     polarity: int = _doc("+1 or -1: sign of PMT pulses")
@@ -77,7 +78,8 @@ class DigitizerConfig:
 
 @dataclass(frozen=True)
 class WindowsConfig:
-    ac_pretrace: Window = _doc("AC pretrace [start, stop) [ns after record start]")
+    ac_pretrace: Window = _doc("AC pretrace [start, stop) [ns after record start]; every window holds at least one "
+                               "sample, inside the record, overlapping no other")
     ac_roi: Window = _doc("AC region of interest [ns]")
     c_pretrace: Window = _doc("C pretrace [ns]")
     c_roi: Window = _doc("C region of interest; starts at the beam (POT) time [ns]")
@@ -85,33 +87,36 @@ class WindowsConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    spe_threshold_adc: float = _doc("peak threshold above baseline [ADC]")
-    peak_min_separation_ns: int = _doc("peaks closer than this merge [ns]")
-    peak_halfwidth_ns: int = _doc("peak charge sums samples within this of the maximum [ns]")
-    integration_ns: int = _doc("charge integration window after the onset [ns]")
+    spe_threshold_adc: float = _doc("peak threshold above baseline, 0 < level <= 2**bits - 1 [ADC]")
+    peak_min_separation_ns: int = _doc("peaks closer than this merge; > 0 [ns]")
+    peak_halfwidth_ns: int = _doc("peak charge sums samples within this of the maximum; > 0 [ns]")
+    integration_ns: int = _doc("charge integration window after the onset; > 0 (the rise times need it) [ns]")
     spe_gain_initial: float = _doc("SPE mean charge before the first estimate [ADC*sample]")
     spe_gain_peaks: int = _doc("pretrace peaks in the running SPE-gain estimate")
-    saturation_adc: float = _doc("excursion from baseline counted as PMT saturation [ADC]")
+    saturation_adc: float = _doc("excursion from baseline counted as PMT saturation, above spe_threshold_adc and at "
+                                 "most 2**bits - 1 [ADC]")
 
 
 @dataclass(frozen=True)
 class VetoConfig:
-    threshold_adc: float = _doc("veto hit threshold above baseline [ADC]")
+    threshold_adc: float = _doc("veto hit threshold above baseline, 0 < level <= 2**bits - 1 [ADC]")
     deadtime_ns: int = _doc("minimum time between veto hits [ns]")
-    baseline_samples: int = _doc("samples at the record start used for the veto baseline")
+    baseline_samples: int = _doc("samples at the record start used for the veto baseline (1 to the record's samples)")
 
 
 @dataclass(frozen=True)
 class CutsConfig:
-    veto_window_ns: Window = _doc("a veto hit in [onset+a, onset+b] fails the veto cut [ns]")
+    veto_window_ns: Window = _doc("a veto hit in [onset+a, onset+b] fails the veto cut; a < b [ns]")
     linear_gate_ns: int = _doc("deadtime after a saturated sample [ns]")
     afterglow_max_pretrace_peaks: int = _doc("most pretrace peaks a passing window may hold")
     cherenkov_min_peaks: int = _doc("fewest peaks in the integration window of a passing window")
-    rise_0_10_ns: Range = _doc("allowed 0-10 % rise time [ns]")
+    rise_0_10_ns: Range = _doc("allowed 0-10 % rise time, [low, high] with low < high and high > 0 (so for every rise "
+                               "range) [ns]")
     rise_10_50_ns: Range = _doc("allowed 10-50 % rise time [ns]")
     rise_10_90_ns: Range = _doc("allowed 10-90 % rise time [ns]")
-    analysis_pe: Range = _doc("analysis window in PE, inclusive")
-    analysis_time_ns: Range = _doc("analysis window in onset time after ROI start, inclusive [ns]")
+    analysis_pe: Range = _doc("analysis window in PE, inclusive; low < high")
+    analysis_time_ns: Range = _doc("analysis window in onset time after ROI start, inclusive; inside the ROI: 0 <= "
+                                   "low < high <= ROI length [ns]")
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class BeamConfig:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    seed: int = _doc("random seed of the simulated detector and beam")
+    seed: int = _doc("random seed of the simulated detector and beam, 0 to 2**63 - 1")
     rate_boost: float = _doc("multiplies CEvNS and beam-neutron rates")
     speed: float = _doc("simulated time per wall-clock time; 1 = real time")
     start_time_ns: int = _doc("time of the first pulse; 0 = now [ns since epoch]")
@@ -194,7 +199,7 @@ class SimulationConfig:
 
 @dataclass(frozen=True)
 class DQConfig:
-    baseline_adc: Range = _doc("alarm limits on the CsI baseline [ADC]")
+    baseline_adc: Range = _doc("alarm limits on the CsI baseline; every [low, high] of [dq] has low <= high [ADC]")
     spe_mean_charge: Range = _doc("alarm limits on the SPE mean charge [ADC*sample]")
     afterglow_fraction: Range = _doc("alarm limits on the afterglow-cut removal fraction")
     veto_fraction: Range = _doc("alarm limits on the veto-cut fraction")
@@ -215,8 +220,20 @@ class EndpointsConfig:
     vetoed: str = _doc("muon-veto trigger -> cut pipeline")
     selected: str = _doc("cut pipeline -> recorder")
     monitor: str = _doc("cut pipeline -> viewers (PUB)")
-    lossless_hwm: int = _doc("messages queued per lossless link before the sender blocks")
-    monitor_hwm: int = _doc("messages queued per viewer before dropping")
+    lossless_hwm: int = _doc("messages queued per lossless link before the sender blocks (1 to 2**31 - 1)")
+    monitor_hwm: int = _doc("messages queued per viewer before dropping (1 to 2**31 - 1)")
+    max_data_frame_mib: float = _doc("largest frame a data or monitor socket accepts; a peer sending a larger one is "
+                                     "disconnected before it is read (ZMQ_MAXMSGSIZE) [MiB]", 64.0)
+    max_control_frame_kib: float = _doc("largest frame the status, control and command sockets accept "
+                                        "(ZMQ_MAXMSGSIZE) [KiB]", 1024.0)
+
+    @property
+    def max_data_bytes(self) -> int:
+        return int(self.max_data_frame_mib * 2**20)
+
+    @property
+    def max_control_bytes(self) -> int:
+        return int(self.max_control_frame_kib * 2**10)
 
 
 @dataclass(frozen=True)
@@ -244,7 +261,7 @@ class SupervisorConfig:
     metrics_port: int = _doc("port of the Prometheus /metrics endpoint on metrics_host; 0 = off", 0)
     metrics_host: str = _doc("address the metrics endpoint binds (loopback unless opened on purpose)", "127.0.0.1")
     log_max_bytes: int = _doc("size at which a process log file rotates [bytes]", 10_000_000)
-    log_backups: int = _doc("rotated log files kept per process", 5)
+    log_backups: int = _doc("rotated log files kept per process (>= 1: with 0 a log never rotates)", 5)
 
 
 @dataclass(frozen=True)
@@ -268,7 +285,8 @@ class Config:
     beam: BeamConfig = _doc("beam")
     simulation: SimulationConfig = _doc("simulated detector and beam")
     dq: DQConfig = _doc("data-quality alarm limits")
-    endpoints: EndpointsConfig = _doc("ZeroMQ endpoints")
+    endpoints: EndpointsConfig = _doc("ZeroMQ endpoints: tcp://host:port (port 1 to 65535) or ipc://path (at most 107 "
+                                      "bytes); not inproc://, since every process is its own program")
     recorder: RecorderConfig = _doc("run file")
     supervisor: SupervisorConfig = _doc("run control")
     security: SecurityConfig = _doc("ZeroMQ CURVE authentication", None)

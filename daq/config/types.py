@@ -10,6 +10,8 @@ from typing import Any
 
 from daq.config.errors import ConfigError
 
+INT64 = (-(2**63), 2**63 - 1)
+
 
 def type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
@@ -49,9 +51,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise bad
+            if not (isinstance(value, float) and value.is_integer()):
+                raise bad
+            value = int(value)
+        if not INT64[0] <= value <= INT64[1]:  # TOML integers are 64-bit; tomllib does not check
+            raise ConfigError(f"{where}: expected a 64-bit integer (TOML's range), got {value}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -74,5 +74,5 @@ def test_cli_reports_dataset_error_without_traceback(tmp_path, capsys):
     path = write_variant(tmp_path, "distance_m = 19.3", 'distance_m = "far"')
     assert main(["predict", str(path), "--data-dir", str(DATA_DIR)]) == 2
     err = capsys.readouterr().err
-    assert re.search(r"sevens predict: variant\.toml: \[source\] distance_m: expected", err)
+    assert re.search(r"^sevens: error: variant\.toml: \[source\] distance_m: expected", err)  # as every command
     assert "Traceback" not in err

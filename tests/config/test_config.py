@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,41 @@ def test_docs_cli_lists_every_command() -> None:
     doc = (config.DEFAULT_CONFIG.parents[1] / "docs" / "cli.md").read_text()
     for name in sub.choices:
         assert f"### `sevens {name}`" in doc, name
+
+
+# Issue 12: a file that is not UTF-8 TOML, or nested beyond what the parser can take, is one ConfigError
+# naming the file and where (these raised UnicodeDecodeError / RecursionError with a traceback).
+NOT_TOML_TEXT = {
+    "random bytes": (random.Random(12).randbytes(4096), r"not UTF-8 text \(a TOML file must be UTF-8\): byte 0x"),
+    "every byte value": (bytes(range(256)), r"not UTF-8 text .*: byte 0x80 at line 2, column 118"),
+    "latin-1": ('[run]\ndirectory = "mesures-été"\n'.encode("latin-1"),
+                r"not UTF-8 text .*: byte 0xe9 at line 2, column 22"),
+    "nested 100000 deep": (("a = " + "[" * 100_000 + "]" * 100_000 + "\n").encode(), r"nested too deeply"),
+    "nested inline tables": (("a = " + "{b = " * 2_000 + "1" + "}" * 2_000 + "\n").encode(), r"nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_TOML_TEXT))
+def test_a_file_that_is_not_utf8_toml_is_one_config_error(tmp_path: Path, case: str) -> None:
+    data, words = NOT_TOML_TEXT[case]
+    path = tmp_path / "bad.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=words) as err:
+        config.load(path)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+
+
+def test_config_text_with_undecodable_bytes_is_refused_where_it_came_from() -> None:
+    """h5py reads a damaged UTF-8 attribute (a run file's config) with surrogate escapes: refused, not a crash
+    when the text is hashed or written later."""
+    text = DEFAULT_TEXT.replace('directory = "runs"', 'directory = "\udcffuns"', 1)
+    with pytest.raises(ConfigError, match=r"^run\.h5\[config\]: not UTF-8 text: an undecodable byte at line 6, "
+                                          r"column 14$"):
+        config.parse(text, "run.h5[config]")
+
+
+def test_integers_beyond_toml_64_bits_are_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "big.toml"
+    path.write_text(bad("batch_max_triggers = 64", "batch_max_triggers = 99999999999999999999"))
+    with pytest.raises(ConfigError, match=r"run\.batch_max_triggers: expected a 64-bit integer"):
+        config.load(path)
