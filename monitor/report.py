@@ -1,8 +1,12 @@
 """The run report a shift hands over: data-quality trends, cut fractions, spectra, a summary table.
 
-``sevens report RUN.h5 [--out DIR]`` reads the run (the file and its sub-run files) and writes
-``dq_trends.png``, ``cut_fractions.png``, ``spectra.png`` and ``index.html`` (self-contained:
-the images are embedded) to ``DIR`` (default: ``run_NNNNNN_report/`` beside the file).
+``sevens report RUN.h5 [--out DIR] [--force]`` reads the run (the file and its sub-run files) and
+writes ``dq_trends.png``, ``cut_fractions.png``, ``spectra.png``, ``summary.json`` and ``index.html``
+(self-contained: the images are embedded) to ``DIR`` (default: ``run_NNNNNN_report/`` beside the
+file). Each file of the run is first read whole against its checksums (raw waveforms included): a
+damaged one is refused, naming the dataset and rows. Existing report files are replaced only with
+``force``; the files are written in a staging directory and moved into ``DIR`` at the end, so a
+failure leaves none of them half-written (:mod:`daq.runfile.outputs`).
 The summary table comes from :func:`daq.control.summary.run_summary`, plus the livetime (recorded
 triggers x ROI length) and the beam-on livetime. Matplotlib with the Agg backend.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +30,12 @@ import numpy as np  # noqa: E402
 from daq import config as config_mod  # noqa: E402
 from daq import dtypes  # noqa: E402
 from daq.config import Config  # noqa: E402
-from daq.runfile import RunFileError, open_run, read_rows, readable_attrs, run_files  # noqa: E402  # noqa: E402
+from daq.runfile import RunFileError, open_run, read_rows, readable_attrs, run_files  # noqa: E402
+from daq.runfile.integrity import require_intact  # noqa: E402
+from daq.runfile.outputs import OutputError, check_output, staged  # noqa: E402
 
 C_COLOUR, AC_COLOUR, EXCESS_COLOUR = "#1f77b4", "#7f7f7f", "#d62728"
+REPORT_FILES = ("dq_trends.png", "cut_fractions.png", "spectra.png", "index.html", "summary.json")
 FEATURE_FIELDS = ("trigger_id", "window", "pe", "onset_ns", "cut_mask", "selected")
 TRIGGER_FIELDS = ("trigger_id", "time", "beam_on")
 # DQ panels: field, title, unit label, config limit key (None: no alarm limits), transform
@@ -73,6 +81,7 @@ def load_run(run_file: str | Path) -> RunData:
     parts: dict[str, list[np.ndarray]] = {"triggers": [], "features": [], "dq": []}
     attrs: dict[str, Any] = {}
     for path in files:
+        require_intact(path)  # every chunk, raw included: a flipped bit is an error, not a changed plot
         with open_run(path) as f:
             attrs = attrs or readable_attrs(f)
             parts["triggers"].append(_table(f, "triggers", TRIGGER_FIELDS))
@@ -302,20 +311,27 @@ img{{max-width:100%;border:1px solid #ddd}} figure{{margin:1.5em 0}}</style></he
 """
 
 
-def write_report(run_file: str | Path, out: str | Path | None = None) -> Path:
-    """Write the PNGs and ``index.html`` of the run ``run_file`` belongs to; returns the HTML path."""
+def write_report(run_file: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
+    """Write the PNGs, ``summary.json`` and ``index.html`` of the run ``run_file`` belongs to; returns
+    the HTML path. Refuses (OutputError) report files that exist, unless ``force``, and an ``out``
+    that is a file."""
     from daq.control.summary import run_summary
 
+    files = run_files(run_file)
+    stem = files[0].stem.split("_sub")[0]
+    out_dir = Path(out) if out else files[0].with_name(f"{stem}_report")
+    if out_dir.exists() and not out_dir.is_dir():
+        what = "the input" if any(p.exists() and os.path.samefile(p, out_dir) for p in files) else "a file"
+        raise OutputError(f"--out {out_dir}: is {what}, not a directory for the report")
+    for name in REPORT_FILES:
+        check_output(out_dir / name, files, force, option="report file")
     data = load_run(run_file)  # first: a damaged file is reported here, not inside run_summary
     if len(data.triggers) == 0:
         raise RunFileError(f"{data.files[0]}: no triggers to report on")
-    stem = data.files[0].stem.split("_sub")[0]
-    out_dir = Path(out) if out else data.files[0].with_name(f"{stem}_report")
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = run_summary(data.files[0])
-    images = [plot_dq(data, out_dir), plot_cuts(data, out_dir), plot_spectra(data, out_dir)]
-    cuts = cut_table(data)
-    page = out_dir / "index.html"
-    page.write_text(_html(data, summary_rows(data, summary), cuts, images))
-    (out_dir / "summary.json").write_text(json.dumps({**summary, "cut_table": cuts}, indent=1, default=str))
-    return page
+    with staged(out_dir, list(REPORT_FILES), force) as tmp:
+        images = [plot_dq(data, tmp), plot_cuts(data, tmp), plot_spectra(data, tmp)]
+        cuts = cut_table(data)
+        (tmp / "index.html").write_text(_html(data, summary_rows(data, summary), cuts, images))
+        (tmp / "summary.json").write_text(json.dumps({**summary, "cut_table": cuts}, indent=1, default=str))
+    return out_dir / "index.html"

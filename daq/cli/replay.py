@@ -7,6 +7,11 @@ private ipc sockets so it can run beside a live DAQ. The config is the run's own
 ``config`` attribute of its file) unless ``--config`` replaces it; the output file's
 ``lineage`` names the inputs, their config hash and run number. ``report`` writes the run
 report (:mod:`monitor.report`), ``export`` the selected events for the fit (:mod:`daq.runfile.export`).
+
+No output ever replaces an input (:mod:`daq.runfile.outputs`). A replay writes into a directory
+of replays, never a live run directory: the output takes the next number of that directory's
+own counter, is recorded in a private working directory inside it, and appears under its final
+name only once the recorder has closed it (and its raw waveforms are linked).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -23,12 +29,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import h5py
+
 from daq import config as config_mod
 from daq.cli.common import UsageError
 from daq.config import Config
+from daq.control import run_numbers
 from daq.replay.inputs import InputFile, gate_path, scan_inputs, stop_report_path
 from daq.replay.sources import MAX_SPEED
 from daq.runfile import RunFileError, open_run, run_files
+from daq.runfile.outputs import live_run_problem, mark_replay_dir, publish
 from daq.runfile.raw_links import MODES
 
 MAX_BATCH = 256  # records per reader message at --speed max (features do not depend on batching)
@@ -124,10 +134,6 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
 
     ``announce``: say on stderr how a GUI can watch the replay. ``observer(supervisor)`` is
     called every poll during the run (benchmarks sample it)."""
-    from daq.control.summary import run_summary
-    from daq.control.supervisor import Supervisor, SupervisorError
-    from daq.runfile.raw_links import link_raw
-
     if raw not in MODES:
         raise UsageError(f"--raw: expected one of {', '.join(MODES)}, got {raw!r}")
     files = run_files(run_file)
@@ -137,11 +143,65 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
     total = sum(i.rows for i in infos)
     if total == 0:
         raise UsageError(f"{files[0]}: no records to replay")
-    out_dir = Path(out) if out else files[0].parent / "replay"
+    out_dir = _replay_dir(Path(out) if out else files[0].parent / "replay")
+    number = run_numbers.next_run_number(out_dir)  # the replay directory's own counter, never a live one
+    work = Path(tempfile.mkdtemp(prefix=f".replay-{number:06d}-", dir=out_dir))
+    (work / run_numbers.COUNTER).write_text(f"{number - 1}\n")  # so the run recorded in it is run `number`
+    done = False
+    try:
+        result = _run(infos, files, total, config_path, speed, raw, announce, observer, out_dir, work)
+        done = True
+        return result
+    finally:
+        if done:  # a failed replay keeps its logs (its error names them), nothing else
+            _move_logs(work, out_dir)
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            for p in work.glob("run_*.h5"):
+                p.unlink(missing_ok=True)
+
+
+def _replay_dir(out_dir: Path) -> Path:
+    """``out_dir``, created and marked as a directory of replays; UsageError if it is a live run directory."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: is a file; give a directory for the replay's run file")
+    why = live_run_problem(out_dir, run_numbers.COUNTER)
+    if why:
+        raise UsageError(f"--out {out_dir}: not a directory for replays: {why}; give a directory of its own "
+                         "(default: replay/ beside the input)")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        mark_replay_dir(out_dir)
     except OSError as exc:
         raise UsageError(f"--out {out_dir}: cannot create the output directory ({exc.strerror})") from None
+    return out_dir
+
+
+def _move_logs(work: Path, out_dir: Path) -> None:
+    logs = out_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    for p in (work / "logs").glob("*"):
+        os.replace(p, logs / p.name)
+
+
+def _mark_damaged_input(path: Path, problems: list[dict[str, Any]]) -> None:
+    """A replay that could not read all of its input does not say ``ok``: its exit status and
+    lineage say what was not replayed (the trigger ids are in its ``losses``)."""
+    lost = sum(int(p["rows_not_replayed"] or 0) for p in problems)
+    with h5py.File(path, "r+") as f:
+        if str(f.attrs["exit_status"]) == "ok":
+            f.attrs["exit_status"] = f"damaged input: {lost} records not replayed (see losses and lineage)"
+        lineage = json.loads(str(f.attrs["lineage"]))
+        lineage["input_damage"] = [f"{p['file']}: {p['reason']}" for p in problems]
+        f.attrs["lineage"] = json.dumps(lineage)
+
+
+def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str | None, speed: float, raw: str,
+         announce: bool, observer: Callable[[Any], None] | None, out_dir: Path, work: Path) -> dict[str, Any]:
+    from daq.control.summary import run_summary
+    from daq.control.supervisor import Supervisor, SupervisorError
+    from daq.runfile.raw_links import link_raw
+
     span_in = _first_last_span(infos)
     ipc = Path(tempfile.mkdtemp(prefix="svr"))
     try:
@@ -156,7 +216,10 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
                    "input_run_number": input_run_number(infos[0]),
                    "replay_config": str(Path(config_path).resolve()) if config_path else "input",
                    "replay_speed": "max" if speed >= MAX_SPEED else speed}
-        sup = Supervisor(cfg, out_dir)
+        try:
+            sup = Supervisor(cfg, work)  # the recorder writes into ``work``; cfg.run.directory stays out_dir
+        except SupervisorError as exc:
+            raise UsageError(str(exc)) from None
         stop = {"n": 0}
         old = signal.signal(signal.SIGINT, lambda *_: stop.update(n=stop["n"] + 1))
         progress = Progress(total, f"replay of run {lineage['input_run_number']}")
@@ -184,23 +247,32 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
             sup.shutdown()
             sup.close()
             signal.signal(signal.SIGINT, old)
-        if sup.run_file is None:
-            raise UsageError(f"the replay produced no file: {sup.error}")
         report = stop_report_path(out_dir, run.run_number)
         problems = json.loads(report.read_text()) if report.exists() else []
         report.unlink(missing_ok=True)
         gate_path(out_dir, run.run_number).unlink(missing_ok=True)
+        if sup.run_file is None:
+            raise UsageError(f"the replay produced no file: {sup.error}")
+        with open_run(sup.run_file) as f:
+            if str(f.attrs.get("exit_status", "running")) == "running":  # half-written: never published
+                raise UsageError(f"the replay's recorder never closed its file: {sup.error}")
     finally:
         shutil.rmtree(ipc, ignore_errors=True)
     t_link = time.monotonic()
-    linked = link_raw(Path(sup.run_file), [i.path for i in infos if i.error is None]) if raw == "link" else {}
+    recorded = Path(sup.run_file)
+    inputs = [i.path for i in infos if i.error is None]
+    linked = link_raw(recorded, inputs, final_dir=out_dir) if raw == "link" else {}
+    if problems:
+        _mark_damaged_input(recorded, problems)
+    final = out_dir / recorded.name
+    publish(recorded, final)
     seconds += time.monotonic() - t_link  # the output is complete only once linked
-    n, span = _span_s(Path(sup.run_file))
-    summary = run_summary(sup.run_file)
-    with open_run(sup.run_file) as f:
+    n, span = _span_s(final)
+    summary = run_summary(final)
+    with open_run(final) as f:
         file_lineage = json.loads(str(f.attrs["lineage"]))
     return {
-        "file": str(Path(sup.run_file).resolve()), "run_number": summary["run_number"],
+        "file": str(final.resolve()), "run_number": summary["run_number"],
         "input": lineage["inputs"], "input_run_number": lineage["input_run_number"],
         "triggers": n, "input_triggers": total, "seconds": round(seconds, 3), "recorded_span_s": round(span, 3),
         "realtime_factor": round(span / seconds, 2) if seconds > 0 else None,
@@ -232,8 +304,12 @@ def human(result: dict[str, Any]) -> str:
     if result["interrupted"]:
         lines.append("  INTERRUPTED (Ctrl-C): the output holds the records replayed until then")
     for p in result["stopped_at"]:
-        lines.append(f"  STOPPED {p['file']} at row {p['trigger_index']} (trigger id {p['trigger_id']}): "
-                     f"{p['reason']}; {p['rows_not_replayed']} rows not replayed")
+        if p.get("skipped"):
+            lines.append(f"  SKIPPED {p['file']}: {p['reason']}; its {p['rows_not_replayed']} records "
+                         f"(trigger ids from {p['trigger_id']}) counted lost")
+        else:
+            lines.append(f"  STOPPED {p['file']} at row {p['trigger_index']} (trigger id {p['trigger_id']}): "
+                         f"{p['reason']}; {p['rows_not_replayed']} rows not replayed")
     return "\n".join(lines + [run_human(result["summary"])])
 
 
@@ -243,7 +319,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     result = run_replay(args.run_file, args.config, parse_speed(args.speed), args.out,
                         raw="none" if args.no_raw else args.raw, announce=True)
     for p in result["stopped_at"]:
-        print(f"sevens replay: {p['file']}: stopped at row {p['trigger_index']}: {p['reason']}", file=sys.stderr)
+        what = "skipped" if p.get("skipped") else f"stopped at row {p['trigger_index']}"
+        print(f"sevens replay: {p['file']}: {what}: {p['reason']}", file=sys.stderr)
     print(human(result), file=sys.stderr if args.json else sys.stdout)
     if result["error"]:
         print(f"sevens replay: the run ended with an error: {result['error']}", file=sys.stderr)
@@ -256,7 +333,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from monitor.report import write_report
 
-    html = write_report(args.run_file, args.out)
+    html = write_report(args.run_file, args.out, force=args.force)
     print(html)
     return 0
 
@@ -264,7 +341,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from daq.runfile.export import export_selected
 
-    result = export_selected(args.run_files, args.out)
+    result = export_selected(args.run_files, args.out, force=args.force)
     if len(result["config_sha256"]) > 1:
         print(f"sevens export: warning: the runs were processed with {len(result['config_sha256'])} different "
               "configs (see the 'runs' attribute)", file=sys.stderr)
@@ -280,7 +357,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("run_file", help="run_NNNNNN.h5 (its _subKKK sub-run files are replayed with it)")
     r.add_argument("--config", help="config to replay with (default: the run's own, stored in its file)")
     r.add_argument("--speed", default="max", help="1 = recorded rate, N = N times faster, max = unpaced (default)")
-    r.add_argument("--out", help="directory for the replayed run file (default: replay/ beside the input)")
+    r.add_argument("--out", help="directory of replays for the output run file, numbered by its own counter; "
+                                 "never a live run directory (default: replay/ beside the input)")
     r.add_argument("--raw", choices=MODES, default="link",
                    help="raw waveforms of the output: link = virtual datasets reading the input's rows (default; "
                         "as fast as none), copy = written again (self-contained, slower), none = left out")
@@ -290,10 +368,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="run report: data-quality trends, cuts, spectra (PNG + HTML)")
     p.add_argument("run_file")
     p.add_argument("--out", help="directory for the report (default: RUN_report/ beside the input)")
+    p.add_argument("--force", action="store_true", help="replace the report files if they exist")
     p.set_defaults(func=cmd_report)
     e = subparsers.add_parser("export", help="selected events of runs in one small HDF5 file for the fit")
     e.add_argument("run_files", nargs="+", help="run files (sub-run files of each run are included)")
-    e.add_argument("--out", required=True, help="output HDF5 file")
+    e.add_argument("--out", required=True, help="output HDF5 file (never one of the inputs)")
+    e.add_argument("--force", action="store_true", help="replace --out if it exists")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=cmd_export)
 

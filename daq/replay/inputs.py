@@ -4,7 +4,11 @@ Used by the replay devices (:mod:`daq.replay.sources`), ``sevens replay``, ``rep
 A file is read up to its last readable, consistent row: :func:`read_rows` returns the
 readable prefix of a range and what stopped it, :class:`RecordSource` hands out records in
 blocks of whole raw chunks and ends a file at its first unreadable chunk, trigger ids that do
-not increase, or the end of the shortest of ``triggers``, ``raw/csi``, ``raw/veto``.
+not increase, or the end of the shortest of ``triggers``, ``raw/csi``, ``raw/veto``; a raw chunk
+that fails its checksum (a damaged byte: the chunk is there, its rows are not) is skipped, its
+records counted lost with a reason naming the dataset and rows, and the file goes on after it.
+Tables are read by field name; a table without a field replay needs, or with one of an
+incompatible type, is refused before the replay starts (:func:`scan_input`).
 :class:`Gate` is the small shared file through which the replay digitizer tells the replay
 beam how far it may deliver pulses (see :mod:`daq.replay.sources`).
 """
@@ -25,6 +29,7 @@ import numpy as np
 from daq import dtypes
 from daq.hardware.protocols import LossRecord
 from daq.runfile import H5_ERRORS, RunFileError, missing_raw_sources, open_run, read_rows, readable_attrs
+from daq.runfile.tables import ReadFailure, by_name, check_fields, read_block
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,12 @@ UNREADABLE = "replay: input unreadable"
 TABLE_BLOCK = 8192  # rows of a small table read at once
 ALL = np.iinfo(np.int64).max
 NONE = np.iinfo(np.int64).min
+TRIGGER_FIELDS = ("trigger_id", "time")  # what replay reads of /triggers (the rest is made again)
+TRIGGER_READ = np.dtype([("trigger_id", "<i8"), ("time", "<i8")])
+# the tables replay reads from its input, and the dtype it reads each as (by field name)
+READ_AS = {"triggers": (dtypes.TRIGGER, TRIGGER_FIELDS), "beam": (dtypes.BEAM_PULSE, None),
+           "losses": (dtypes.LOSS, None), "truth/events": (dtypes.TRUTH_EVENT, None),
+           "truth/windows": (dtypes.TRUTH_WINDOW, None)}
 
 
 @dataclass
@@ -56,6 +67,9 @@ def scan_input(path: Path) -> InputFile:
                 if name not in f:
                     what = "recorder.raw_" + name[4:] + " = false" if name.startswith("raw/") else "incomplete file"
                     raise RunFileError(f"{path}: no '{name}' dataset ({what}); replay needs the raw records")
+            for name, (dt, fields) in READ_AS.items():
+                if name in f:
+                    check_fields(f[name], dt, path, fields)
             gone = missing_raw_sources(f)
             if gone:
                 raise RunFileError(f"{path}: its raw waveforms are links to {', '.join(gone)}, which is not "
@@ -63,7 +77,7 @@ def scan_input(path: Path) -> InputFile:
             shapes = [f["triggers"].shape[0], f["raw/csi"].shape[0], f["raw/veto"].shape[0]]
             info = InputFile(path, min(shapes), int(f["raw/csi"].shape[1]), readable_attrs(f))
             if "losses" in f:
-                info.losses = read_rows(f["losses"], 0, f["losses"].shape[0])[0].astype(dtypes.plain(dtypes.LOSS))
+                info.losses = by_name(read_rows(f["losses"], 0, f["losses"].shape[0])[0], dtypes.plain(dtypes.LOSS))
         except H5_ERRORS as exc:
             raise RunFileError(f"{path}: damaged beyond reading its datasets ({exc})") from None
         return info
@@ -140,7 +154,7 @@ class _IdCursor:
         while not self.broken and self.next_row < self.ds.shape[0] and (
                 len(self.buf) == 0 or self.buf["trigger_id"][-1] <= last_id):
             rows, err = read_rows(self.ds, self.next_row, self.next_row + TABLE_BLOCK)
-            self.buf = np.concatenate([self.buf, rows])
+            self.buf = np.concatenate([self.buf, by_name(rows, self.buf.dtype)])
             self.next_row += len(rows)
             if err:
                 log.warning("replay: %s; no more truth rows from this file", err)
@@ -166,13 +180,15 @@ class RecordSource:
     """Reads the records of the input files in order, in blocks of whole raw chunks (>= ``block_rows``).
 
     ``next_block`` returns the next :class:`Block` or None after the last file. A file
-    ends early at its first unreadable or inconsistent row; ``problems`` lists where and why.
+    ends early at its first unreadable or inconsistent row; a raw chunk that fails its checksum
+    is skipped and its records handed to ``on_skip(file, losses)``; ``problems`` lists where and why.
     """
 
     def __init__(self, paths: list[Path], on_file_end: Callable[[int, bool], None] | None = None,
-                 block_rows: int = 1) -> None:
+                 block_rows: int = 1, on_skip: Callable[[int, list[LossRecord]], None] | None = None) -> None:
         self.paths, self.block_rows = paths, block_rows
         self.on_file_end = on_file_end or (lambda k, clean: None)
+        self.on_skip = on_skip or (lambda k, losses: None)
         self.k = -1
         self.f: h5py.File | None = None
         self.last_id = -1
@@ -184,7 +200,7 @@ class RecordSource:
         info = scan_input(self.paths[k])
         self.f = open_run(self.paths[k])
         self.rows, self.shape_rows = info.rows, self.f["triggers"].shape[0]
-        self.trig = np.zeros(0, dtypes.plain(dtypes.TRIGGER))
+        self.trig = np.zeros(0, TRIGGER_READ)
         self.step = self.f["raw/csi"].chunks[0] if self.f["raw/csi"].chunks else 64
         self.truth = [_IdCursor(self.f[n], dt) for n, dt in (("truth/events", dtypes.TRUTH_EVENT),
                                                               ("truth/windows", dtypes.TRUTH_WINDOW)) if n in self.f]
@@ -214,7 +230,7 @@ class RecordSource:
         if self.row + n > have and have < self.rows:
             start = max(have, self.row)
             rows, err = read_rows(self.f["triggers"], start, min(self.rows, start + TABLE_BLOCK))
-            self.trig = np.concatenate([self.trig[self.row - self.trig_lo:], rows])
+            self.trig = np.concatenate([self.trig[self.row - self.trig_lo:], by_name(rows, TRIGGER_READ)])
             self.trig_lo = self.row
             if err:
                 self.rows = self.trig_lo + len(self.trig)
@@ -249,17 +265,23 @@ class RecordSource:
             block = -(-self.block_rows // self.step) * self.step  # whole raw chunks
             n = min(block - self.row % self.step, self.rows - self.row)
             trig, reason = self._triggers(n)
-            csi, err_c = read_rows(self.f["raw/csi"], self.row, self.row + len(trig))
-            veto, err_v = read_rows(self.f["raw/veto"], self.row, self.row + len(trig))
-            good, reason = min((len(trig), reason), (len(csi), err_c), (len(veto), err_v),
-                               key=lambda r: (r[0], r[1] is None))  # the shortest says why
+            csi, err_c = read_block(self.f["raw/csi"], self.row, self.row + len(trig))
+            veto, err_v = read_block(self.f["raw/veto"], self.row, self.row + len(trig))
+            good, reason, failure = min(
+                (len(trig), reason, None), (len(csi), err_c and str(err_c), err_c),
+                (len(veto), err_v and str(err_v), err_v), key=lambda r: (r[0], r[1] is None))  # the shortest says why
+            damaged_chunk = failure is not None and failure.local and len(trig) > good
+            if good == 0 and damaged_chunk:
+                assert failure is not None
+                self._skip(trig, failure)
+                continue
             if good == 0:
                 self._stop_file(reason or self.end_reason)
                 continue
             trig = trig[:good]
             self.row += good
             self.last_id, self.last_time = int(trig["trigger_id"][-1]), int(trig["time"][-1])
-            if reason:
+            if reason and not damaged_chunk:  # a damaged chunk is skipped at the next call
                 self.rows, self.end_reason = self.row, reason
             out = np.zeros(good, dtypes.TRIGGER)
             out["trigger_id"], out["time"] = trig["trigger_id"], trig["time"]
@@ -267,6 +289,31 @@ class RecordSource:
             return Block(self.k, out, csi[:good], veto[:good],
                          truth[0] if truth else np.zeros(0, dtypes.TRUTH_EVENT),
                          truth[1] if len(truth) > 1 else np.zeros(0, dtypes.TRUTH_WINDOW))
+
+    def _skip(self, trig: np.ndarray, failure: ReadFailure) -> None:
+        """Skip the rows of a raw chunk that cannot be read (``trig`` starts at its first row):
+        their trigger ids go to ``on_skip`` as losses whose reason names the dataset and rows."""
+        k = min(failure.hi, self.row + len(trig)) - self.row
+        ids = np.asarray(trig["trigger_id"][:k], np.int64)
+        lo, hi = self.row, self.row + k
+        what = "bad checksum" if failure.checksum else "unreadable"
+        reason = f"{what}: {failure.dataset} rows {lo}-{hi - 1}"  # fits LOSS.reason (48 bytes)
+        runs = np.split(ids, np.flatnonzero(np.diff(ids) != 1) + 1)
+        losses = [LossRecord(int(r[0]), len(r), reason) for r in runs if len(r)]
+        last = self.problems[-1] if self.problems else None
+        if (last is not None and last.get("skipped") and last["file"] == str(self.paths[self.k])
+                and last["dataset"] == failure.dataset and last["rows"][1] == lo - 1):
+            lo = last["rows"][0]  # the chunk after a damaged one: one entry for both
+            self.problems.pop()
+        entry = ReadFailure(failure.dataset, lo, hi, failure.error, failure.checksum)
+        self.problems.append({"file": str(self.paths[self.k]), "trigger_index": lo,
+                              "trigger_id": int(ids[0]) if last is None or lo == self.row else last["trigger_id"],
+                              "reason": str(entry), "rows_not_replayed": hi - lo, "skipped": True,
+                              "dataset": failure.dataset, "rows": [lo, hi - 1]})
+        log.warning("replay: %s: skipped %s", self.paths[self.k], entry)
+        self.row = hi
+        self.last_id, self.last_time = int(ids[-1]), int(trig["time"][k - 1])
+        self.on_skip(self.k, losses)
 
     def _skip_replayed(self) -> None:
         """Skip rows of a sub-run that repeat trigger ids already replayed (a restart's overlap)."""

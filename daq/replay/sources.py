@@ -16,8 +16,10 @@ Accounting: losses recorded in the input (``losses`` rows with a trigger id) are
 again as the replay passes them, so ``generated = recorded + lost`` still holds. A file
 that ends early (unreadable chunk, inconsistent rows, datasets of different lengths: see
 :class:`~daq.replay.inputs.RecordSource`) has its remaining trigger ids declared lost as
-``replay: input unreadable``; the replay goes on with the next sub-run file, and every such
-stop is written to :func:`~daq.replay.inputs.stop_report_path` for ``sevens replay``.
+``replay: input unreadable``; the replay goes on with the next sub-run file. A raw chunk that
+fails its checksum is skipped: its records are declared lost with the reason ``bad checksum:
+raw/csi rows A-B`` and the file goes on. Every stop and skip is written to
+:func:`~daq.replay.inputs.stop_report_path` for ``sevens replay``.
 
 Beam gate: the beam may deliver pulses of file k only up to ``gate[k]``, a recorded time the
 digitizer raises as it reads (to just past the next pulse after the records it has read),
@@ -28,6 +30,7 @@ not. So the beam never runs far ahead of the records (the builder holds few puls
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import time
@@ -54,6 +57,7 @@ from daq.replay.inputs import (
     stop_report_path,
 )
 from daq.runfile import RunFileError, open_run
+from daq.runfile.tables import by_name
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +130,8 @@ class ReplayDigitizer:
         self._gate_value = np.full(len(files), NONE, np.int64)
         self._file_last = np.full(len(files), NONE, np.int64)
         block = cfg.run.batch_max_triggers  # type: ignore[attr-defined]
-        self._source = RecordSource(files, on_file_end=self._file_end, block_rows=block)
+        self._source = RecordSource(files, on_file_end=self._file_end, block_rows=block, on_skip=self._skipped)
+        self._skip_end = 0  # trigger ids below this include every skipped record
         self._block: Block | None = None
         self._pos = 0
         self._end = 0  # trigger ids 0 .. _end-1 are delivered (as records or losses)
@@ -146,6 +151,15 @@ class ReplayDigitizer:
             gap = max(self._source.last_id + 1, self._end)
             self._gap_from = gap if self._gap_from is None else min(self._gap_from, gap)
             self._report.write_text(json.dumps(self._source.problems))
+
+    def _skipped(self, k: int, losses: list[LossRecord]) -> None:
+        """Records of a damaged raw chunk: declared lost (in trigger-id order) as the replay passes them."""
+        assert self._source is not None
+        for loss in losses:
+            bisect.insort(self._losses, loss, key=lambda r: r.first_trigger_id)
+            self._skip_end = max(self._skip_end, loss.first_trigger_id + loss.count)
+        self._all_losses = [*self._all_losses, *losses]
+        self._report.write_text(json.dumps(self._source.problems))
 
     def start(self) -> None:
         """Arm: the first record is due now."""
@@ -205,9 +219,10 @@ class ReplayDigitizer:
     def _finish(self) -> RecordBatch:
         """The last batch: the input's remaining losses (and a damaged file's unread ids)."""
         assert self._source is not None
-        end = max(self._generated_input, self._end)
-        if self._gap_from is not None and self._source.problems:  # the input does not say how far it went
-            end = max(end, self._gap_from + (self._source.problems[-1]["rows_not_replayed"] or 0))
+        end = max(self._generated_input, self._end, self._skip_end)
+        stops = [p for p in self._source.problems if not p.get("skipped")]
+        if self._gap_from is not None and stops:  # the input does not say how far it went
+            end = max(end, self._gap_from + (stops[-1]["rows_not_replayed"] or 0))
         batch = self._join([])
         batch.losses = self._declare(end)
         self._declare(ALL)  # input losses past the known end (none in a consistent input)
@@ -267,7 +282,9 @@ class ReplayBeam:
     def configure(self, cfg: object, params: RunParameters) -> None:
         """Open the inputs' beam tables and the gate the replay digitizer writes."""
         self._files = _files(cfg)
-        self._missed = [input_losses([info])[1] for info in scan_inputs(self._files)]
+        infos = scan_inputs(self._files)
+        self._missed = [input_losses([info])[1] for info in infos]
+        self._unusable = [info.error is not None for info in infos]  # the digitizer reports them
         self._pace = _Pace(params.speed, first_trigger_time(self._files[0]), self._clock, self._sleep)
         self._gate = Gate(gate_path(cfg.run.directory, params.run_number), len(self._files))  # type: ignore[attr-defined]
         self._k = -1
@@ -280,7 +297,7 @@ class ReplayBeam:
             self._f.close()
         self._k, self._row, self._buf, self._f = k, 0, np.zeros(0, dtypes.BEAM_PULSE), None
         try:
-            self._f = open_run(self._files[k]) if k < len(self._files) else None
+            self._f = open_run(self._files[k]) if k < len(self._files) and not self._unusable[k] else None
         except RunFileError as exc:  # the digitizer reports it; this file adds no pulses
             log.warning("replay: %s", exc)
         self._rows = self._f["beam"].shape[0] if self._f is not None and "beam" in self._f else 0
@@ -293,7 +310,7 @@ class ReplayBeam:
     def _fill(self) -> None:
         if len(self._buf) == 0 and self._row < self._rows and self._f is not None:
             rows, err = read_rows(self._f["beam"], self._row, min(self._rows, self._row + BEAM_BLOCK))
-            self._buf = rows.astype(dtypes.BEAM_PULSE)
+            self._buf = by_name(rows, dtypes.BEAM_PULSE)  # by field name: a file's own field order is its own
             self._row += len(rows)
             if err:
                 log.warning("replay: %s: %s; no more pulses from this file", self._files[self._k], err)

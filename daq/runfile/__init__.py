@@ -3,7 +3,9 @@
 Modules: ``files`` (the layout, opening, sub-run discovery), ``tables`` (reading rows and
 attributes of a cut-short file), ``writer`` (the recorder's appender, free-space reserve),
 ``raw_links`` (replay outputs whose raw waveforms are virtual datasets over their input),
-``export`` (selected events for the fit). The names below are the package's public face.
+``export`` (selected events for the fit), ``integrity`` (every chunk read against its checksum:
+``sevens verify``), ``outputs`` (writing an output without ever replacing an input). The names
+below are the package's public face.
 
 May import: ``daq.dtypes``, ``daq.config``, ``daq.kernels``; h5py and hdf5plugin. Never sockets or processes.
 """

@@ -15,10 +15,16 @@ files; the ``pot_total`` attribute of a sub-run file may already include earlier
 A replayed run keeps the number of the run it replays (its lineage's ``input_run_number``);
 the same run given twice (e.g. a run and its replay) is refused: it would count twice.
 An earlier export given as input is merged as it is.
+
+The output is never one of the inputs (any file of their runs), an existing output is replaced
+only with ``force``, and the file is written under a temporary name beside it and renamed at
+the end (:mod:`daq.runfile.outputs`): a failed export leaves no output and its inputs as they
+were. ``/selected`` is chunked with a Fletcher-32 checksum, like the run file's tables.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -30,19 +36,22 @@ import daq
 from daq import config as config_mod
 from daq import dtypes
 from daq.kernels.exposure import gwhr
-from daq.runfile.files import RunFileError, open_run, run_files
-from daq.runfile.tables import read_rows, readable_attrs
+from daq.runfile.files import TABLE_CHUNK_BYTES, RunFileError, open_run, run_files
+from daq.runfile.outputs import check_output, replacing
+from daq.runfile.tables import by_name, check_fields, read_rows, readable_attrs
 
 EXPORT_LAYOUT = "sevens-selected-events-1"
 SELECTED_RUN = np.dtype([((dtypes.SELECTED.fields[n][2], n), dtypes.SELECTED.fields[n][0])
                          for n in dtypes.SELECTED.names or ()] + [(("run number [count]", "run"), "<i8")])
 
 
-def _read(f: h5py.File, name: str) -> np.ndarray:
+def _read(f: h5py.File, name: str, dtype: np.dtype) -> np.ndarray:
+    """Table ``name`` of ``f`` read by field name as ``dtype`` (a foreign layout: RunFileError)."""
+    check_fields(f[name], dtype, f.filename)
     rows, err = read_rows(f[name], 0, f[name].shape[0])
     if err:
         raise RunFileError(f"{f.filename}: {err}; `sevens replay` the run to salvage the readable part")
-    return rows
+    return by_name(rows, dtypes.plain(dtype))
 
 
 def _run_number(attrs: dict[str, Any], path: Path) -> int:
@@ -59,7 +68,7 @@ def read_run(run_file: str | Path) -> tuple[list[dict[str, Any]], np.ndarray]:
     files = run_files(run_file)
     with open_run(files[0]) as f:
         if f.attrs.get("layout") == EXPORT_LAYOUT:  # an earlier export: merge it as it is
-            rows = _read(f, "selected").astype(dtypes.plain(SELECTED_RUN))
+            rows = _read(f, "selected", SELECTED_RUN)
             return json.loads(str(f.attrs["runs"])), rows
         attrs = readable_attrs(f)
     number = _run_number(attrs, files[0])
@@ -71,8 +80,8 @@ def read_run(run_file: str | Path) -> tuple[list[dict[str, Any]], np.ndarray]:
             for name in ("selected", "beam"):
                 if name not in f:
                     raise RunFileError(f"{path}: no '{name}' dataset; not a run file of this layout")
-            parts.append(_read(f, "selected"))
-            pot += float(_read(f, "beam")["pot"].sum())
+            parts.append(_read(f, "selected", dtypes.SELECTED))
+            pot += float(_read(f, "beam", np.dtype([("pot", "<f8")]))["pot"].sum())
     sel = np.concatenate(parts)
     _, first = np.unique(sel[["trigger_id", "window"]], return_index=True)  # a restart's overlap: once
     sel = sel[np.sort(first)]
@@ -87,8 +96,12 @@ def read_run(run_file: str | Path) -> tuple[list[dict[str, Any]], np.ndarray]:
     return [record], rows
 
 
-def export_selected(paths: list[str], out: str | Path) -> dict[str, Any]:
-    """Write the merged selected events of the runs of ``paths`` to ``out``; returns a summary."""
+def export_selected(paths: list[str], out: str | Path, force: bool = False) -> dict[str, Any]:
+    """Write the merged selected events of the runs of ``paths`` to ``out``; returns a summary.
+
+    Refuses (OutputError) an ``out`` that is one of the inputs' files, or that exists unless ``force``."""
+    out = Path(out)
+    check_output(out, [p for given in paths for p in run_files(given)], force)
     runs: list[dict[str, Any]] = []
     parts = []
     seen: dict[str, int] = {}
@@ -107,12 +120,25 @@ def export_selected(paths: list[str], out: str | Path) -> dict[str, Any]:
     rows = np.concatenate(parts) if parts else np.zeros(0, dtypes.plain(SELECTED_RUN))
     order = np.lexsort((rows["window"], rows["trigger_id"], rows["run"]))
     rows = rows[order]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     pot, energy = sum(r["pot"] for r in runs), sum(r["gwhr"] for r in runs)
     shas = sorted({r["config_sha256"] for r in runs})
-    with h5py.File(out, "w") as f:
-        ds = f.create_dataset("selected", data=rows)
+    image = _image(rows, runs, pot, energy, shas)
+    try:
+        with replacing([out], force) as (tmp,):
+            tmp.write_bytes(image)
+    except OSError as exc:
+        raise RunFileError(f"{out}: cannot write the export: {exc.strerror or exc}; nothing was written") from None
+    return {"file": str(out.resolve()), "events": len(rows), "runs": [r["run"] for r in runs],
+            "pot_total": pot, "gwhr_total": energy, "config_sha256": shas}
+
+
+def _image(rows: np.ndarray, runs: list[dict[str, Any]], pot: float, energy: float, shas: list[str]) -> bytes:
+    """The export file's bytes, made in memory (small: selected events only), so that a write that
+    fails on disk is a plain OSError and leaves HDF5 nothing half-open to retry at exit."""
+    chunk = max(1, min(len(rows), TABLE_CHUNK_BYTES // rows.dtype.itemsize))
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        ds = f.create_dataset("selected", data=rows, chunks=(chunk,), maxshape=(None,), fletcher32=True)
         ds.attrs["units"] = json.dumps(dtypes.units(SELECTED_RUN))
         ds.attrs["descriptions"] = json.dumps(dtypes.descriptions(SELECTED_RUN))
         f.attrs["layout"] = EXPORT_LAYOUT
@@ -123,5 +149,4 @@ def export_selected(paths: list[str], out: str | Path) -> dict[str, Any]:
         f.attrs["lineage"] = json.dumps({"made_by": "sevens export", "code_version": daq.__version__,
                                          "inputs": [p for r in runs for p in r["files"]],
                                          "input_config_sha256": shas})
-    return {"file": str(out.resolve()), "events": len(rows), "runs": [r["run"] for r in runs],
-            "pot_total": pot, "gwhr_total": energy, "config_sha256": shas}
+    return buf.getvalue()

@@ -64,12 +64,16 @@ def _segments(file_of: np.ndarray, row_of: np.ndarray) -> list[tuple[int, int, i
     return [(int(a), int(b), int(file_of[a]), int(row_of[a])) for a, b in zip(starts, stops, strict=True)]
 
 
-def link_raw(output: Path, inputs: list[Path]) -> dict[str, int]:
+def link_raw(output: Path, inputs: list[Path], final_dir: Path | None = None) -> dict[str, int]:
     """Add ``/raw/<channel>`` to ``output`` as virtual datasets over the inputs' rows of its triggers.
 
-    Links every channel all inputs have. Returns {channel: number of linked segments}.
+    Links every channel all inputs have, with source paths relative to ``final_dir`` (the
+    directory the output is moved to; default: where it is). The inputs' checksums still
+    apply: a damaged input chunk fails the read of the linked rows. Returns {channel: number
+    of linked segments}.
     """
     output = Path(output)
+    base = Path(final_dir or output.parent).resolve()
     with h5py.File(output, "r+") as out:
         out_ids = np.asarray(out["triggers"]["trigger_id"][:], np.int64)
         ids, shapes = _read_inputs(inputs)
@@ -80,7 +84,7 @@ def link_raw(output: Path, inputs: list[Path]) -> dict[str, int]:
                 continue
             n_samples = shapes[channel][0][1]
             layout = h5py.VirtualLayout((len(out_ids), n_samples), dtype="i1")
-            sources = [h5py.VirtualSource(os.path.relpath(p.resolve(), output.resolve().parent), name, shape=s)
+            sources = [h5py.VirtualSource(os.path.relpath(p.resolve(), base), name, shape=s)
                        for p, s in zip(inputs, shapes[channel], strict=True)]
             for a, b, k, r in segments:
                 layout[a:b] = sources[k][r:r + (b - a)]

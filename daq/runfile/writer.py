@@ -126,9 +126,11 @@ class RunFileWriter:
             ds.attrs["descriptions"] = json.dumps(dtypes.descriptions(dt))
             self.datasets[name] = ds
         for channel in raw_channels:
+            # fletcher32 after the compression filter: the checksum covers the bytes on disk, so one
+            # flipped bit in a raw chunk is a read error naming its rows (daq.runfile.integrity)
             ds = f.create_dataset(RAW[channel], shape=(0, n_samples), maxshape=(None, n_samples), dtype="i1",
                                   chunks=(chunk_records, n_samples), **compression_options(compression),
-                                  rdcc_nbytes=CACHED_CHUNKS * chunk_records * n_samples, rdcc_w0=1.0)
+                                  fletcher32=True, rdcc_nbytes=CACHED_CHUNKS * chunk_records * n_samples, rdcc_w0=1.0)
             ds.attrs["units"] = "ADC"
             ds.attrs["description"] = f"{channel} channel samples, one row per row of /triggers"
             ds.attrs["compression"] = compression

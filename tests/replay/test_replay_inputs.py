@@ -10,6 +10,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import numpy.lib.recfunctions as rfn
 import pytest
 
 from daq import config, dtypes
@@ -91,16 +92,29 @@ def test_truncated_file_replays_its_valid_part_and_says_where_it_stopped(recorde
     assert report.returncode == 2 and "sevens replay" in report.stderr and "Traceback" not in report.stderr
 
 
-def test_corrupt_chunk_stops_the_replay_there(recorded_run: Path, tmp_path: Path) -> None:
+def test_corrupt_chunk_is_skipped_and_its_records_counted_lost(recorded_run: Path, tmp_path: Path) -> None:
+    """A raw chunk that fails its checksum costs its own records, counted lost naming the rows; the file
+    goes on after it."""
     with h5py.File(recorded_run, "r") as f:
         n_chunks = f["raw/csi"].id.get_num_chunks()
+        step, ids = f["raw/csi"].chunks[0], f["triggers"]["trigger_id"][:]
     damaged = tmp_path / recorded_run.name
     row = corrupt_raw_chunk(recorded_run, damaged, n_chunks // 2)
     proc = sevens("replay", str(damaged), "--out", str(tmp_path / "out"), "--json", "--no-raw", timeout=120)
     assert proc.returncode == 1, proc.stderr[-3000:]
     result = last_json(proc)
-    assert "raw/csi" in result["stopped_at"][0]["reason"]
-    check_stopped_prefix(result, damaged, recorded_run, row)
+    (skip,) = result["stopped_at"]
+    assert skip["skipped"] and skip["rows"] == [row, row + step - 1] and skip["rows_not_replayed"] == step, skip
+    assert f"raw/csi rows {row}-{row + step - 1}" in skip["reason"] and "checksum" in skip["reason"]
+    assert result["triggers"] == len(ids) - step
+    assert result["exit_status"].startswith("damaged input")
+    assert features(result["file"])[: 2 * row].tobytes() == features(recorded_run)[: 2 * row].tobytes()
+    with h5py.File(result["file"], "r") as f:
+        a, losses = f.attrs, f["losses"][:]
+        assert a["triggers_generated"] == a["triggers_recorded"] + a["triggers_lost"]
+        assert not np.isin(ids[row:row + step], f["triggers"]["trigger_id"][:]).any()
+    bad = losses[losses["reason"] == f"bad checksum: raw/csi rows {row}-{row + step - 1}".encode()]
+    assert bad["count"].sum() == step and bad["trigger_id"].min() == ids[row]
 
 
 def test_missing_raw_waveforms_are_a_clear_error(recorded_run: Path, tmp_path: Path) -> None:
@@ -193,3 +207,60 @@ def test_speed_one_delivers_records_at_their_recorded_times(recorded_run: Path, 
     batch = dig.fetch(1, 1.0)  # waits (on the clock) for the next record
     assert len(batch) == 1 and clock.now - start == pytest.approx((batch.triggers["time"][0] - times[0]) / 1e9 - 0.1,
                                                                   abs=1e-3)
+
+
+# -- tables are read by field name ----------------------------------------------------------
+def reordered(rows: np.ndarray, first: tuple[str, ...], **retype: str) -> np.ndarray:
+    """``rows`` with the fields ``first`` moved to the front (and fields of ``retype`` given another type)."""
+    names = [*first, *(n for n in rows.dtype.names or () if n not in first)]
+    dt = np.dtype([(n, retype.get(n, rows.dtype.fields[n][0])) for n in names])
+    out = np.zeros(len(rows), dt)
+    for n in names:
+        out[n] = rows[n]
+    return out
+
+
+def with_table(src: Path, dst: Path, name: str, rows: np.ndarray) -> Path:
+    attrs, t = read_run(src)
+    t[name] = rows
+    write_run(dst, attrs, t)
+    return dst
+
+
+def test_tables_are_read_by_field_name_not_by_position(recorded_run: Path, tmp_path: Path) -> None:
+    """A file whose beam table has ``time`` before ``pulse_id`` (and triggers ``time`` before
+    ``trigger_id``) replays the same records and pulses: fields are matched by name."""
+    path = small_input(recorded_run, tmp_path)
+    attrs, t = read_run(path, with_raw=False)
+    swapped = with_table(path, tmp_path / "swapped.h5", "beam", reordered(t["beam"], ("time", "pulse_id")))
+    swapped = with_table(swapped, tmp_path / "run_000002.h5", "triggers", reordered(t["triggers"], ("time",)))
+    dig, beam = devices(swapped, tmp_path, MAX_SPEED)
+    ids, pulses = [], []
+    while not dig.exhausted:
+        ids.append(dig.fetch(64, 0.01).triggers["trigger_id"])
+        pulses.append(beam.fetch(64, 0.0)[0])
+    dig.stop()
+    beam.stop()
+    while len(p := beam.fetch(64, 0.0)[0]):
+        pulses.append(p)
+    dig.close()
+    beam.close()
+    assert np.array_equal(np.concatenate(ids), t["triggers"]["trigger_id"])
+    got = np.concatenate(pulses)
+    for name in ("pulse_id", "time", "pot", "beam_on"):
+        assert np.array_equal(got[name], t["beam"][name]), name
+
+
+@pytest.mark.parametrize(("table", "rows", "words"), [
+    ("beam", lambda t: rfn.drop_fields(t["beam"], "pot", usemask=False), "table 'beam' has no field 'pot'"),
+    ("beam", lambda t: reordered(t["beam"], (), time="<f8"), "table 'beam' field 'time' is <f8, expected <i8"),
+    ("triggers", lambda t: reordered(t["triggers"], (), trigger_id="<f4"), "table 'triggers' field 'trigger_id'"),
+])
+def test_a_foreign_table_layout_is_one_line_naming_the_file_table_and_field(
+        recorded_run: Path, tmp_path: Path, table: str, rows, words: str) -> None:
+    path = small_input(recorded_run, tmp_path)
+    _, t = read_run(path, with_raw=False)
+    foreign = with_table(path, tmp_path / "run_000002.h5", table, rows(t))
+    proc = sevens("replay", str(foreign), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"{foreign}: {words}" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
