@@ -30,7 +30,8 @@ class MonitorApp:
         self.cfg = cfg
         self.model = MonitorModel(cfg)
         self.live = connect
-        self.stream = StreamLoop(cfg.endpoints.monitor, self.model) if connect else None
+        self.stream = (StreamLoop(cfg.endpoints.monitor, self.model, max_bytes=cfg.endpoints.max_data_bytes)
+                       if connect else None)
         self.control = ControlLoop(cfg, self.model, run_dir, status_period_s, curve_control) if connect else None
         self.alarms = AlarmMonitor(cfg, live=connect)
         if file is not None:

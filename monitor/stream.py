@@ -81,12 +81,13 @@ class StreamLoop(_Loop):
 
     name = "stream"
 
-    def __init__(self, endpoint: str, model: MonitorModel, hwm: int = SUB_HWM) -> None:
+    def __init__(self, endpoint: str, model: MonitorModel, hwm: int = SUB_HWM, max_bytes: int | None = None) -> None:
         super().__init__()
-        self.endpoint, self.model, self.hwm = endpoint, model, hwm
+        self.endpoint, self.model, self.hwm, self.max_bytes = endpoint, model, hwm, max_bytes
 
     def loop(self) -> None:
-        sock = transport.subscriber(zmq.Context.instance(), self.endpoint, self.hwm)
+        sock = transport.subscriber(zmq.Context.instance(), self.endpoint, self.hwm,
+                                    max_bytes=self.max_bytes)
         try:
             while not self._stop.is_set():
                 if not sock.poll(100):

@@ -208,7 +208,8 @@ def test_every_room_is_a_documented_package(modules: dict[str, Path]) -> None:
     for name, path in modules.items():
         if (name in ALLOWED or name == CLI) and name not in ("daq.dtypes", "hwconfig"):
             doc = ast.get_docstring(ast.parse(path.read_text()))
-            assert doc and "may import" in doc.lower(), f"{path}: its docstring must say what lives there and may import"
+            assert doc and "may import" in doc.lower(), \
+                f"{path}: its docstring must say what lives there and may import"
 
 
 def test_daq_top_level_holds_only_init_config_and_dtypes() -> None:

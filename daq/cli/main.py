@@ -1,8 +1,8 @@
 """The ``sevens`` command line: run the DAQ, control the daemon, start single processes, fit.
 
 Also replay, report, export and the GUI. Every command reads a config (``--config``, default
-hwconfig/csi-sns.toml); a bad config or bad input ends with one clear line on stderr and exit
-status 2, no traceback.
+hwconfig/csi-sns.toml); a bad config, bad input or any other error ends with one clear line on
+stderr and exit status 2, no traceback (that goes to the CLI log: :mod:`daq.cli.failures`).
 Each command group is a module of this package with an ``add_commands(subparsers)``.
 See docs/cli.md.
 """
@@ -12,28 +12,36 @@ from __future__ import annotations
 import argparse
 import sys
 
-from daq.cli import fit, gui, interfaces, replay, run, tools
+from analysis.schema import DatasetError
+from daq.cli import fit, gui, interfaces, replay, run, tools, verify
 from daq.cli.common import UsageError
+from daq.cli.failures import Parser, broken_pipe, interrupted, say_error, unexpected
 from daq.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sevens", description=__doc__.split("\n")[0])
+    p = Parser(prog="sevens", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    for group in (run, tools, fit, replay, interfaces, gui):
+    for group in (run, tools, fit, replay, interfaces, gui, verify):
         group.add_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every error ends as one line on stderr (see :mod:`daq.cli.failures`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (ConfigError, UsageError) as exc:
-        print(f"sevens: error: {exc}", file=sys.stderr)
-        return 2
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
+        return status
+    except BrokenPipeError:
+        return broken_pipe()
+    except KeyboardInterrupt:
+        return interrupted()
+    except (ConfigError, UsageError, DatasetError) as exc:
+        return say_error(str(exc))
     except Exception as exc:  # named errors of our modules carry their own text
         from daq.control.client import NoAnswer
         from daq.hardware.protocols import BackendUnavailable
@@ -41,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         from daq.wire.transport import EndpointError
 
         if isinstance(exc, BackendUnavailable | RunFileError | EndpointError | NoAnswer):
-            print(f"sevens: error: {exc}", file=sys.stderr)
-            return 2
-        raise
+            return say_error(str(exc))
+        return unexpected(args, exc)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def request(cfg: Config, meta: dict[str, Any], timeout_s: float = 5.0) -> dict[s
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
+    transport.limit_size(sock, cfg.endpoints.max_control_bytes)
     transport.connect(sock, cfg.endpoints.control)
     try:
         transport.send(sock, Message(stream="control", kind="command", source="cli", meta=meta))
@@ -44,3 +45,8 @@ def request(cfg: Config, meta: dict[str, Any], timeout_s: float = 5.0) -> dict[s
         return envelope.unpack(sock.recv_multipart()).meta
     finally:
         sock.close(0)
+
+
+def reply_frames(meta: dict[str, Any]) -> list[Any]:
+    """The supervisor's reply to a request, as envelope frames."""
+    return envelope.pack(Message(stream="control", kind="reply", source="supervisor", meta=meta))

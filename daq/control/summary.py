@@ -67,6 +67,7 @@ def _run_summary(path: str | Path) -> dict[str, Any]:
             "restarted": [r["process"] for r in restarts],
             "unmatched_triggers": int(np.count_nonzero(triggers["flags"] & dtypes.TRIGGER_UNMATCHED)),
             "beam_pulses": len(beam),
+            "beam_pulses_missing": int(last.get("beam_pulses_missing", 0)),
             "beam_on_fraction": round(float(triggers["beam_on"].mean()), 4) if len(triggers) else None,
             "pot": float(beam["pot"].sum()) if len(beam) else 0.0,
             "gwhr": gwhr(float(beam["pot"].sum()), _proton_energy(first)) if len(beam) else 0.0,
@@ -116,7 +117,8 @@ def human(summary: dict[str, Any]) -> str:
         f"  files       {len(summary['files'])}   restarts {summary['restarts']}"
         + (f" ({', '.join(summary['restarted'])})" if summary["restarted"] else ""),
         f"  beam        {summary['beam_pulses']} pulses, {summary['pot']:.3e} POT, {summary['gwhr']:.3e} GWhr, "
-        f"beam-on {summary['beam_on_fraction']}, unmatched triggers {summary['unmatched_triggers']}",
+        f"beam-on {summary['beam_on_fraction']}, unmatched triggers {summary['unmatched_triggers']}"
+        + (f", {summary['beam_pulses_missing']} pulses missing" if summary.get("beam_pulses_missing") else ""),
         f"  dq          baseline {dq['baseline_adc']} ADC, SPE charge {dq['spe_mean_charge']} ADC*sample, "
         f"afterglow cut {dq['afterglow_fraction']}",
         "  cuts        " + ", ".join(f"{k} {v:.3f}" for k, v in summary["cut_fractions"].items()),

@@ -13,6 +13,11 @@ a random secret written to ``RUN_DIR/.control-token`` (mode 0600) at start-up: t
 crew's control role reads it, a viewer does not have it and can only ask for ``status``.
 A process that dies or stops heartbeating is reported, the run is aborted with the file
 closed and an ``exit_status`` naming the process, and the state becomes ERROR.
+
+One supervisor owns a run directory and a set of endpoints for its whole life (a ``flock``,
+:mod:`daq.wire.ownership`); a second one is refused naming the first. Its processes read the
+config it froze at start-up, carry the launch token it gave them in every status message, and
+die with it (see :mod:`daq.processes.node`). At start-up it marks the run files a crash left open.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,54 +37,20 @@ import zmq
 from daq.config import PROCESS_NAMES as PROCESSES
 from daq.config import SOURCES, Config
 from daq.control import run_numbers
-from daq.control.client import CONTROL_COMMANDS, TOKEN_FILE
+from daq.control.client import CONTROL_COMMANDS, TOKEN_FILE, reply_frames
+from daq.control.processes import ProcessInfo, check_run_params, freeze, recover_crashed_runs, wait_for_exit
 from daq.control.run_state import RunState, RunStateMachine, TransitionError
 from daq.hardware.protocols import RunParameters
-from daq.wire import security, transport
+from daq.runfile import RunFileError, check_free_space
+from daq.wire import ownership, security, transport
 from daq.wire.envelope import EnvelopeError, Message
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass
-class ProcessInfo:
-    name: str
-    popen: subprocess.Popen | None = None
-    last_seen: float = 0.0
-    heartbeat: dict[str, Any] = field(default_factory=dict)
-    remote: bool = False  # started elsewhere; known only by its heartbeats
-    timeout_s: float = 2.0
-    restarted_at: float = 0.0  # monotonic time of the last restart (0: never)
-
-    def alive(self) -> bool:
-        if self.remote:
-            return bool(self.last_seen) and time.monotonic() - self.last_seen <= self.timeout_s
-        return self.popen is not None and self.popen.poll() is None
-
-    def status(self) -> dict[str, Any]:
-        hb = self.heartbeat
-        return {
-            "name": self.name,
-            "pid": self.popen.pid if self.popen else hb.get("pid"),
-            "host": hb.get("host"),
-            "remote": self.remote,
-            "alive": self.alive(),
-            "state": hb.get("state", "unknown"),
-            "heartbeat_age_s": round(time.monotonic() - self.last_seen, 3) if self.last_seen else None,
-            "msgs_in": hb.get("msgs_in", 0),
-            "msgs_out": hb.get("msgs_out", 0),
-            "triggers_in": hb.get("triggers_in", 0),
-            "triggers_out": hb.get("triggers_out", 0),
-            "queue_depth": hb.get("queue_depth", 0),
-            "losses": hb.get("losses", 0),
-            "malformed": hb.get("malformed", 0),
-            "errors": hb.get("errors", 0),
-            "blocked_s": round(hb.get("blocked_s", 0.0), 3),
-            "monitor_dropped": hb.get("monitor_dropped"),
-            "gaps": hb.get("gaps", 0),
-            "exit_code": self.popen.returncode if self.popen and self.popen.poll() is not None else None,
-        }
+LOCK_FILE = ".sevens.lock"  # held by the one supervisor of a run directory
+LAUNCH_TOKEN_ENV = ownership.LAUNCH_TOKEN_ENV
+SUPERVISOR_PID_ENV = ownership.SUPERVISOR_PID_ENV
+TICK_S = 0.5  # the supervisor's own heartbeat to its processes (a "tick" command)
 
 
 class SupervisorError(RuntimeError):
@@ -88,18 +59,33 @@ class SupervisorError(RuntimeError):
 
 class Supervisor:
     def __init__(self, cfg: Config, run_dir: str | Path | None = None) -> None:
-        self.cfg = cfg
         self.run_dir = Path(run_dir or cfg.run.directory).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # one supervisor per run directory and per endpoint set, for its whole life
+        try:
+            self.claim = ownership.claim(self.run_dir / LOCK_FILE, f"run directory {self.run_dir}")
+        except ownership.OwnedElsewhere as exc:
+            raise SupervisorError(str(exc)) from None
         self.log_dir = self.run_dir / "logs"
         self.log_dir.mkdir(exist_ok=True)
+        self.cfg = freeze(cfg, self.run_dir)
         self.fsm = RunStateMachine()
         self.ctx = zmq.Context.instance()
-        self.status_in = transport.pull(self.ctx, cfg.endpoints.status, 1000, "status")
-        self.commands = transport.publisher(self.ctx, cfg.endpoints.command, 1000, "command")
-        self.control = self.ctx.socket(zmq.REP)
-        self.control.setsockopt(zmq.LINGER, 0)
-        transport.bind(self.control, cfg.endpoints.control, "control")
+        self.status_in = None
+        self.commands = None
+        self.control = None
+        try:
+            self.status_in = transport.pull(self.ctx, cfg.endpoints.status, 1000, "status",
+                                            cfg.endpoints.max_control_bytes)
+            self.commands = transport.publisher(self.ctx, cfg.endpoints.command, 1000, "command")
+            self.control = self.ctx.socket(zmq.REP)
+            self.control.setsockopt(zmq.LINGER, 0)
+            transport.limit_size(self.control, cfg.endpoints.max_control_bytes)
+            transport.bind(self.control, cfg.endpoints.control, "control")
+        except transport.EndpointError as exc:
+            self.close()
+            raise SupervisorError(str(exc)) from None
+        recover_crashed_runs(self.run_dir)
         self.procs = {name: ProcessInfo(name, remote=name in cfg.supervisor.remote,
                                         timeout_s=cfg.supervisor.heartbeat_timeout_s) for name in PROCESSES}
         # the control role: whoever can read this file (mode 0600) may change the run
@@ -124,6 +110,11 @@ class Supervisor:
         self._last_start_sent = 0.0
         self.metrics = None
         self._next_snapshot = 0.0
+        self._next_tick = 0.0
+        self._stop_requested = False
+        self._finish_pending = False  # a process restarted while stopping: the recorder must finish
+        self._reader_eor: dict[str, Any] | None = None  # the reader's end of run (generated...)
+        self.refused: str | None = None  # the last start refused (disk full, unwritable counter)
         if cfg.supervisor.metrics_port:
             from daq.ops.metrics import MetricsServer
 
@@ -146,12 +137,18 @@ class Supervisor:
                                                       if p.popen), ", ".join(self.cfg.supervisor.remote) or "none")
 
     def _spawn(self, info: ProcessInfo, env: dict[str, str] | None = None) -> None:
+        """Start one process on the frozen config, with a fresh launch token. It runs in its own
+        session (a closed terminal's SIGHUP is the supervisor's to handle) and dies with the
+        supervisor (see :mod:`daq.processes.node`)."""
         # the process writes its own rotating log; NAME.stdout only catches what escapes logging
         out = open(self.log_dir / f"{info.name}.stdout", "ab")  # noqa: SIM115 - handed to the child
         cmd = [sys.executable, "-m", "daq.cli", "process", info.name, "--config", self.cfg.path,
                "--log-dir", str(self.log_dir)]
-        info.popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                      env=env or dict(os.environ, PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL)
+        info.launch_token = secrets.token_hex(8)
+        child_env = dict(env or os.environ, PYTHONUNBUFFERED="1", **{
+            LAUNCH_TOKEN_ENV: info.launch_token, SUPERVISOR_PID_ENV: str(os.getpid())})
+        info.popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
 
     def _restart(self, info: ProcessInfo, reason: str) -> None:
@@ -162,8 +159,11 @@ class Supervisor:
         log.error("supervisor: %s; restarting it", reason)
         info.last_seen, info.heartbeat, info.restarted_at = 0.0, {}, time.monotonic()
         self._spawn(info)
-        if self.state is RunState.RUNNING:
+        if self.state in (RunState.RUNNING, RunState.STOPPING):
             self.restarts.append(event)
+            if self.state is RunState.STOPPING:  # the end of run may have died with it: the recorder
+                self._finish_pending = True  # is told to finish once the restarted process has started
+                self._stop_deadline = max(self._stop_deadline, time.monotonic() + self.cfg.supervisor.stop_timeout_s)
             if name == "recorder":
                 self._start_extra["recorder"] = {
                     "sub_run": sum(1 for r in self.restarts if r["process"] == "recorder")}
@@ -175,7 +175,7 @@ class Supervisor:
         if self.state is RunState.READY:
             return True
         count = sum(1 for r in self.restarts if r["process"] == name)
-        return (self.state is RunState.RUNNING and self.cfg.supervisor.restart_policy == "restart"
+        return (self.state in (RunState.RUNNING, RunState.STOPPING) and self.cfg.supervisor.restart_policy == "restart"
                 and name not in SOURCES and count < self.cfg.supervisor.max_restarts)
 
     def wait_ready(self) -> None:
@@ -200,10 +200,25 @@ class Supervisor:
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, seed: int | None = None, rate_boost: float | None = None, speed: float | None = None,
                   start_time_ns: int | None = None, lineage: dict[str, Any] | None = None) -> RunParameters:
-        """Start a run; ``lineage`` (input files, their config hash...) goes into the run file."""
+        """Start a run; ``lineage`` (input files, their config hash...) goes into the run file.
+
+        Refused (SupervisorError, the state unchanged, ``refused`` in the status) when the run
+        directory is below the recorder's free-space reserve or its run-number counter cannot be
+        written: a run that could not be recorded never starts."""
         sim = self.cfg.simulation
+        if not self.fsm.allowed("start"):
+            self.fsm.fire("start")  # raises TransitionError naming the state
+        check_run_params(seed, rate_boost, speed)
+        try:
+            check_free_space(self.run_dir, int(self.cfg.recorder.min_free_mb * 1e6))
+            number = run_numbers.next_run_number(self.run_dir)
+        except (OSError, RunFileError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.refused = f"start refused: run directory {self.run_dir}: {why}"
+            log.error("supervisor: %s", self.refused)
+            raise SupervisorError(self.refused) from None
+        self.refused = None
         self.fsm.fire("start")
-        number = run_numbers.next_run_number(self.run_dir)
         t0 = start_time_ns if start_time_ns is not None else (sim.start_time_ns or time.time_ns())
         self.run = RunParameters(run_number=number, seed=sim.seed if seed is None else seed,
                                  rate_boost=sim.rate_boost if rate_boost is None else rate_boost,
@@ -212,6 +227,7 @@ class Supervisor:
         self.last_run = None
         self._start_meta = {"params": asdict(self.run), "run_dir": str(self.run_dir), "lineage": lineage or {}}
         self._start_extra = {}
+        self._finish_pending, self._reader_eor, self._stop_requested = False, None, False
         self.restarts = []
         self._start_pending = set(PROCESSES)
         self._last_start_sent = 0.0
@@ -232,7 +248,18 @@ class Supervisor:
         self._last_start_sent = time.monotonic()
 
     def stop_run(self) -> None:
+        """Stop the run. A stop before every process has taken the start waits for it (a reader
+        that has not started would ignore the stop), then goes out; the stop timeout runs from then."""
+        if self.state is RunState.RUNNING and self._start_pending:
+            self._stop_requested = True
+            log.info("run %d: stop waits until every process has started", self.run.run_number if self.run else 0)
+            return
         self.fsm.fire("stop")
+        self._send_stop()
+
+    def _send_stop(self) -> None:
+        if self.state is RunState.RUNNING:
+            self.fsm.fire("stop")
         self._stop_deadline = time.monotonic() + self.cfg.supervisor.stop_timeout_s
         assert self.run is not None
         self._send("stop", target="reader", run=self.run.run_number)
@@ -257,11 +284,28 @@ class Supervisor:
         if self.control in events:
             self._serve_control()
         self._check_health()
+        if time.monotonic() >= self._next_tick:  # the processes time out on a silent supervisor
+            self._send("tick")
+            self._next_tick = time.monotonic() + TICK_S
+        if self._stop_requested and self.state is RunState.RUNNING:
+            if not self._start_pending:
+                self._stop_requested = False
+                self._send_stop()
+            elif time.monotonic() - self.run_started > self.cfg.supervisor.startup_timeout_s:
+                self._stop_requested = False
+                self._fail(f"processes never took the start of run {self.run.run_number if self.run else '?'}: "
+                           f"{sorted(self._start_pending)}")
         if self.metrics is not None and time.monotonic() >= self._next_snapshot:
             self.metrics.snapshot = self.status()
             self._next_snapshot = time.monotonic() + 1.0
-        if self.state is RunState.RUNNING:
+        if self.state in (RunState.RUNNING, RunState.STOPPING):
             self._push_start()
+        if (self.state is RunState.STOPPING and self._finish_pending and not self._start_pending
+                and self._reader_eor is not None):
+            self._finish_pending = False
+            log.warning("run %s: a process restarted while stopping; the recorder finishes the run from the "
+                        "reader's end of run", self.run.run_number if self.run else "?")
+            self._send("finish", target="recorder", **self._reader_eor)
         if self.state is RunState.STOPPING and time.monotonic() > self._stop_deadline:
             self._fail(f"end of run did not reach the recorder within {self.cfg.supervisor.stop_timeout_s} s")
 
@@ -276,7 +320,12 @@ class Supervisor:
                 log.warning("malformed status message: %s", exc)
                 continue
             info = self.procs.get(msg.source)
-            if info is None:
+            if info is None or not info.owns(msg):
+                if info is not None:
+                    info.foreign += 1
+                self.malformed["status"] += 1
+                log.warning("status message as %r not from a process this supervisor launched: ignored",
+                            msg.source)
                 continue
             info.last_seen = time.monotonic()
             if msg.kind == "heartbeat":
@@ -294,6 +343,7 @@ class Supervisor:
         elif event == "file_open":
             self.run_file = meta.get("file")
         elif event == "stopped" and source == "reader" and self.run is not None:
+            self._reader_eor = {k: v for k, v in meta.items() if k not in ("event", "pid", "launch")}
             until = int(meta.get("last_trigger_time_ns", 0)) + self.cfg.beam.match_window_ns
             self._send("stop", target="beam", run=self.run.run_number, until_ns=until)
         elif event == "run_done":
@@ -350,6 +400,7 @@ class Supervisor:
             "run_file": self.run_file,
             "elapsed_s": round(time.monotonic() - self.run_started, 3) if self.state is RunState.RUNNING else None,
             "error": self.error,
+            "refused": self.refused,
             "restarts": self.restarts,
             "malformed": dict(self.malformed),
             "last_run": self.last_run,
@@ -363,14 +414,14 @@ class Supervisor:
             return
         except EnvelopeError as exc:
             self.malformed["control"] += 1
-            self.control.send_multipart(transport_reply({"ok": False, "error": f"malformed request: {exc}"}))
+            self.control.send_multipart(reply_frames({"ok": False, "error": f"malformed request: {exc}"}))
             return
         cmd = req.meta.get("cmd")
         reply: dict[str, Any]
         authorised = (secrets.compare_digest(str(req.meta.get("token", "")), self.token)
                       or security.is_control(req.user_id))
         if cmd in CONTROL_COMMANDS and not authorised:
-            self.control.send_multipart(transport_reply(
+            self.control.send_multipart(reply_frames(
                 {"ok": False, "error": f"not authorised to {cmd}: the request has neither the control token "
                                        "nor a control key (viewer role)"}))
             log.warning("refused %r without a valid control token", cmd)
@@ -380,8 +431,11 @@ class Supervisor:
                 reply = {"ok": True, **self.status()}
             elif cmd == "start":
                 args = {k: req.meta[k] for k in ("seed", "rate_boost", "speed") if req.meta.get(k) is not None}
-                params = self.start_run(**args)
-                reply = {"ok": True, "run_number": params.run_number}
+                try:
+                    params = self.start_run(**args)
+                    reply = {"ok": True, "run_number": params.run_number}
+                except (SupervisorError, ValueError) as exc:
+                    reply = {"ok": False, "error": str(exc), "state": self.state.value}
             elif cmd == "stop":
                 self.stop_run()
                 reply = {"ok": True, "run_number": self.run.run_number if self.run else None}
@@ -399,12 +453,12 @@ class Supervisor:
                 reply = {"ok": False, "error": f"unknown command {cmd!r}"}
         except TransitionError as exc:
             reply = {"ok": False, "error": str(exc), "state": self.state.value}
-        self.control.send_multipart(transport_reply(reply))
+        self.control.send_multipart(reply_frames(reply))
 
     shutdown_requested = False
 
     def wait_stopped(self) -> None:
-        while self.state is RunState.STOPPING:
+        while self.state is RunState.STOPPING or (self._stop_requested and self.state is RunState.RUNNING):
             self.poll(0.1)
 
     def shutdown(self) -> None:
@@ -420,29 +474,19 @@ class Supervisor:
             for name in local:
                 self._send("exit", target=name)
             time.sleep(0.05)
-        deadline = time.monotonic() + 5.0
-        for info in self.procs.values():
-            if info.popen is None:  # remote processes keep running for the next supervisor
-                continue
-            try:
-                info.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not exit; terminating", info.name)
-                info.popen.terminate()
-                try:
-                    info.popen.wait(2.0)
-                except subprocess.TimeoutExpired:
-                    info.popen.kill()
+        wait_for_exit(self.procs.values(), 5.0)
 
     def close(self) -> None:
         for sock in (self.status_in, self.commands, self.control):
-            sock.close(0)
-        (self.run_dir / TOKEN_FILE).unlink(missing_ok=True)
-        if self.metrics is not None:
+            if sock is not None:
+                sock.close(0)
+        endpoints = self.cfg.endpoints if hasattr(self, "cfg") else None
+        if endpoints is not None:
+            for endpoint in (endpoints.status, endpoints.command, endpoints.control):
+                ownership.release_endpoint(endpoint)
+        if getattr(self, "token", None) is not None:
+            (self.run_dir / TOKEN_FILE).unlink(missing_ok=True)
+        if getattr(self, "metrics", None) is not None:
             self.metrics.close()
+        self.claim.release()
 
-
-def transport_reply(meta: dict[str, Any]) -> list[Any]:
-    from daq.wire import envelope
-
-    return envelope.pack(Message(stream="control", kind="reply", source="supervisor", meta=meta))

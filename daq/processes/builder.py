@@ -34,8 +34,8 @@ class EventBuilder(Node):
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         hwm = cfg.endpoints.lossless_hwm
-        self.records = transport.pull(self.ctx, cfg.endpoints.records, hwm, "records")
-        self.beam = transport.pull(self.ctx, cfg.endpoints.beam, hwm, "beam")
+        self.records = transport.pull(self.ctx, cfg.endpoints.records, hwm, "records", cfg.endpoints.max_data_bytes)
+        self.beam = transport.pull(self.ctx, cfg.endpoints.beam, hwm, "beam", cfg.endpoints.max_data_bytes)
         self.out = transport.push(self.ctx, cfg.endpoints.events, hwm)
         self.window_ns = cfg.beam.match_window_ns
         self.n_samples = cfg.digitizer.n_samples

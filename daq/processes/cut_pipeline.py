@@ -33,7 +33,7 @@ class CutPipeline(Node):
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         hwm = cfg.endpoints.lossless_hwm
-        self.vetoed = transport.pull(self.ctx, cfg.endpoints.vetoed, hwm, "vetoed")
+        self.vetoed = transport.pull(self.ctx, cfg.endpoints.vetoed, hwm, "vetoed", cfg.endpoints.max_data_bytes)
         self.out = transport.push(self.ctx, cfg.endpoints.selected, hwm)
         self.monitor = transport.publisher(self.ctx, cfg.endpoints.monitor, cfg.endpoints.monitor_hwm, "monitor")
         self.selection = Selection(cfg)

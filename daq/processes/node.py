@@ -7,11 +7,20 @@ while it waits on backpressure), decodes input messages (a malformed one is coun
 and dropped, never fatal) and counts gaps in every input stream.
 
 Commands (``kind="command"``, ``meta["cmd"]``): ``start`` (``meta["params"]``: the run
-parameters), ``stop`` (sources end the run and send an end-of-run downstream) and ``exit``.
+parameters), ``stop`` (sources end the run and send an end-of-run downstream), ``exit``, and
+``tick`` (the supervisor's own heartbeat).
+
+A process never outlives its supervisor. One that a supervisor launched carries its launch token
+in every status message (the supervisor ignores status under its name without it), asks the
+kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), and exits when the supervisor
+has been silent for ``supervisor_timeout_s``; a remote one (started by systemd) ends the run it
+is in and waits for the next supervisor. Either way an open run is aborted with a reason that
+says the supervisor was lost, so the run file says what happened.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -24,10 +33,27 @@ import zmq
 
 from daq.config import Config
 from daq.hardware.protocols import RunParameters
-from daq.wire import envelope, streams, transport
+from daq.wire import envelope, ownership, streams, transport
 from daq.wire.envelope import Message
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+
+
+def supervisor_timeout_s(cfg: Config) -> float:
+    """How long a process waits for a word (any command, a tick) from its supervisor."""
+    return max(2.0 * cfg.supervisor.heartbeat_timeout_s, 3.0)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGTERM when the parent dies; exit now if it is gone already."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the supervisor's silence still ends us
+        pass
+    if os.getppid() != parent_pid:
+        raise SystemExit(f"supervisor (pid {parent_pid}) exited before this process started")
 
 
 class Node:
@@ -37,8 +63,19 @@ class Node:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        self.launch_token = os.environ.get(ownership.LAUNCH_TOKEN_ENV, "")
+        parent = os.environ.get(ownership.SUPERVISOR_PID_ENV, "")
+        self.supervisor_pid = int(parent) if parent.isdigit() else None
+        if self.supervisor_pid is not None:
+            die_with_parent(self.supervisor_pid)
+        # one process of each name per endpoint set (a second `sevens process NAME` is refused)
+        try:
+            ownership.claim_endpoint(cfg.endpoints.status, "status", role=self.name)
+        except ownership.OwnedElsewhere as exc:
+            raise transport.EndpointError(str(exc)) from None
         self.ctx = zmq.Context.instance()
-        self.commands = transport.subscriber(self.ctx, cfg.endpoints.command)
+        self.commands = transport.subscriber(self.ctx, cfg.endpoints.command,
+                                             max_bytes=cfg.endpoints.max_control_bytes)
         self.status = self.ctx.socket(zmq.PUSH)
         self.status.setsockopt(zmq.SNDHWM, 20)
         self.status.setsockopt(zmq.LINGER, 500)
@@ -63,6 +100,9 @@ class Node:
         self._next_heartbeat = 0.0
         self._exit = False
         self.poll_timeout_ms = 20
+        self.last_supervisor = time.monotonic()  # last word from the supervisor
+        self.input_run = 0  # the run of the last data message received
+        self.supervisor_lost: str | None = None
 
     # -- for subclasses ------------------------------------------------------------------
     def inputs(self) -> list[zmq.Socket]:
@@ -88,6 +128,10 @@ class Node:
     def on_abort(self, reason: str) -> None:
         """The run ends without a complete end-of-run (a process died); close what is open."""
 
+    def on_finish(self, meta: dict[str, Any]) -> None:
+        """The end of run will not arrive on the data stream (a process restarted while the run was
+        stopping): end the run from ``meta``, the reader's end of run that the supervisor kept."""
+
     def on_tick(self) -> bool | None:
         """Called every loop turn (sources read their device here). Return True when more work
         is waiting (a full batch was read): the next turn then does not wait on the poller."""
@@ -97,8 +141,10 @@ class Node:
 
     # -- helpers -------------------------------------------------------------------------
     def message(self, stream: str, kind: str = "data", **fields: Any) -> Message:
+        """A message of this process's run; before it has taken a start (a process restarted
+        mid-run), of the run its input data belongs to, so a run's data never changes its run."""
         seq = self._seq.setdefault(stream, envelope.SequenceCounter())()
-        run = self.params.run_number if self.params else 0
+        run = self.params.run_number if self.params else self.input_run
         return Message(stream=stream, kind=kind, source=self.name, run=run, seq=seq, **fields)
 
     def send_lossless(self, sock: zmq.Socket, msg: Message, triggers: int = 0) -> None:
@@ -113,6 +159,7 @@ class Node:
                 sock.poll(int(self.cfg.supervisor.heartbeat_interval_s * 500), zmq.POLLOUT)
                 self.heartbeat()
                 self._drain_commands()
+                self._check_supervisor()
                 if self._exit:
                     raise SystemExit(0) from None
         self.counters["blocked_s"] += time.monotonic() - t0
@@ -131,6 +178,7 @@ class Node:
             "state": self.state,
             "run": self.params.run_number if self.params else None,
             "time_ns": time.time_ns(),
+            "launch": self.launch_token,
             **self.counters,
             **self.extra,
         }
@@ -139,7 +187,8 @@ class Node:
 
     def report(self, event: str, **meta: Any) -> None:
         """Tell the supervisor something now (run done, error), outside the heartbeat rhythm."""
-        msg = Message(stream="status", kind="status", source=self.name, meta={"event": event, **meta})
+        msg = Message(stream="status", kind="status", source=self.name,
+                      meta={"event": event, **meta, "pid": os.getpid(), "launch": self.launch_token})
         transport.try_send(self.status, msg)
 
     def receive(self, sock: zmq.Socket) -> Message | None:
@@ -161,6 +210,8 @@ class Node:
                 log.warning("%s: malformed %s message dropped: %s", self.name, stream, exc)
                 return None
         self.counters["msgs_in"] += 1
+        if stream is not None:
+            self.input_run = msg.run
         missed = self.gaps(msg)
         if missed:
             self.counters["gaps"] += missed
@@ -169,6 +220,7 @@ class Node:
 
     # -- the loop ------------------------------------------------------------------------
     def _command(self, msg: Message) -> None:
+        self.last_supervisor = time.monotonic()
         cmd = msg.meta.get("cmd")
         target = msg.meta.get("target")
         if target not in (None, self.name):
@@ -198,6 +250,9 @@ class Node:
                 self.heartbeat(force=True)
         elif cmd == "note":
             self.on_note(msg.meta)
+        elif cmd == "finish":
+            if self.state != "idle":
+                self.on_finish(msg.meta)
         elif cmd == "exit":
             self._exit = True
         elif cmd == "ping":
@@ -223,9 +278,31 @@ class Node:
             log.exception("%s: error handling %s/%s message seq %d", self.name, msg.stream, msg.kind, msg.seq)
             self.report("error", reason=f"{type(exc).__name__} handling {msg.stream} {msg.kind}: {exc}")
 
+    def _on_sigterm(self, *_: object) -> None:
+        if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
+            self.supervisor_lost = f"supervisor lost: pid {self.supervisor_pid} died"
+        self._exit = True
+
+    def _check_supervisor(self) -> None:
+        """End the run (and, if a supervisor launched us, the process) when the supervisor is silent."""
+        silent = time.monotonic() - self.last_supervisor
+        if silent <= supervisor_timeout_s(self.cfg):
+            return
+        reason = f"supervisor lost: no word from it for {silent:.1f} s"
+        if self.state not in ("idle", "exited"):
+            log.error("%s: %s; ending the run", self.name, reason)
+            self.on_abort(reason)
+            self.state = "idle"
+            self.heartbeat(force=True)
+        if self.supervisor_pid is not None:
+            log.error("%s: %s; exiting", self.name, reason)
+            self._exit = True
+        self.last_supervisor = time.monotonic()  # a remote process says it once per silence
+
     def run_forever(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_exit", True))
+        signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; Ctrl-C goes to it
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal is the supervisor's to handle
         poller = zmq.Poller()
         poller.register(self.commands, zmq.POLLIN)
         inputs = self.inputs()
@@ -248,7 +325,12 @@ class Node:
                             self.heartbeat()
                 busy = bool(self.on_tick())
                 self.heartbeat()
+                self._check_supervisor()
         finally:
+            if self.supervisor_lost and self.state not in ("idle", "exited"):
+                log.error("%s: %s; ending the run", self.name, self.supervisor_lost)
+                self.on_abort(self.supervisor_lost)
+                self.state = "idle"
             self.on_exit()
             self.state = "exited"
             self.heartbeat(force=True)

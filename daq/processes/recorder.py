@@ -55,7 +55,8 @@ class Recorder(Node):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.selected = transport.pull(self.ctx, cfg.endpoints.selected, cfg.endpoints.lossless_hwm, "selected")
+        self.selected = transport.pull(self.ctx, cfg.endpoints.selected, cfg.endpoints.lossless_hwm, "selected",
+                                       cfg.endpoints.max_data_bytes)
         self.writer: RunFileWriter | None = None
         self._zero()
 
@@ -64,7 +65,9 @@ class Recorder(Node):
         self.lost = 0
         self.pot_total = 0.0
         self.beam_pulses = 0
-        self.ids = accounting.IdRanges()
+        self.ids: list[np.ndarray] = []  # trigger ids of every row written to this file
+        self.pulse_ids: list[np.ndarray] = []
+        self.foreign = 0  # triggers of messages from another run, refused
         self.declared: list[np.ndarray] = [np.zeros(0, dtypes.LOSS)]  # losses written to this file
         self.restarts: list[dict] = []
 
@@ -126,6 +129,9 @@ class Recorder(Node):
             if msg.kind == "data":
                 self.counters["losses"] += len(msg.arrays.get("triggers", ()))
             return
+        if self.params is not None and msg.run != self.params.run_number and msg.kind in ("data", "dq"):
+            self._refuse_foreign(msg)
+            return
         try:
             if msg.kind == "data":
                 self._write(msg.arrays)
@@ -137,6 +143,17 @@ class Recorder(Node):
             self._fail(str(exc))
         except (OSError, KeyError, ValueError) as exc:
             self._fail(f"writing {self.writer.path if self.writer else '?'}: {exc}")
+
+    def _refuse_foreign(self, msg: Message) -> None:
+        """A message of another run (a second DAQ on these sockets, a stale process): never written."""
+        n = len(msg.arrays.get("triggers", ())) if msg.kind == "data" else 0
+        self.foreign += max(n, 1)
+        self.counters["malformed"] += 1
+        log.error("recorder: %s message of run %d from %s refused during run %d", msg.kind, msg.run, msg.source,
+                  self.params.run_number if self.params else -1)
+        assert self.writer is not None
+        reason = f"foreign: run {msg.run} {msg.kind} refused"
+        self.writer.append("losses", np.array([accounting.loss_row(-1, max(n, 1), "recorder", reason)], dtypes.LOSS))
 
     def _write(self, arrays: dict[str, np.ndarray]) -> None:
         assert self.writer is not None
@@ -153,7 +170,8 @@ class Recorder(Node):
             self.declared.append(np.array(losses))
         self.lost += int(losses["count"][losses["trigger_id"] >= 0].sum())
         self.recorded += n
-        self.ids.add(arrays["triggers"]["trigger_id"])
+        self.ids.append(np.array(arrays["triggers"]["trigger_id"]))
+        self.pulse_ids.append(np.array(arrays["beam"]["pulse_id"]))
         self.beam_pulses += len(arrays["beam"])
         self.pot_total += float(arrays["beam"]["pot"].sum())
         self.counters["triggers_in"] += n
@@ -180,6 +198,8 @@ class Recorder(Node):
             "gwhr_total": gwhr(self.pot_total, self.cfg.beam.proton_energy_gev),
             "unmatched_triggers": np.int64(meta.get("unmatched_triggers", 0)),
             "beam_missed": np.int64(meta.get("beam_missed", 0)),
+            "beam_pulses_missing": np.int64(meta.get("beam_pulses_missing", 0)),
+            "foreign_refused": np.int64(self.foreign),
             "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
             "restarts": json.dumps(self.restarts),
         }
@@ -188,10 +208,10 @@ class Recorder(Node):
         if "restarts" in meta:
             self.restarts = list(meta["restarts"])
 
-    def _earlier_files(self) -> tuple[list[np.ndarray], list[np.ndarray], float, int]:
-        """Trigger ids, losses, POT and beam pulses of this run's earlier sub-run files."""
+    def _earlier_files(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], float]:
+        """Trigger ids, losses, beam pulse ids and POT of this run's earlier sub-run files."""
         assert self.writer is not None
-        ids, losses, pot, pulses = [], [], 0.0, 0
+        ids, losses, pulse_ids, pot = [], [], [], 0.0
         for path in run_files(self.writer.path):
             if path == self.writer.path:
                 continue
@@ -199,31 +219,46 @@ class Recorder(Node):
                 with open_run(path) as f:
                     ids.append(f["triggers"]["trigger_id"][:])
                     losses.append(f["losses"][:].astype(dtypes.LOSS))
+                    pulse_ids.append(f["beam"]["pulse_id"][:])
                     pot += float(f["beam"]["pot"].sum())
-                    pulses += len(f["beam"])
             except (RunFileError, OSError, KeyError) as exc:
                 log.error("recorder: earlier sub-run file %s unreadable (%s); its triggers count as lost", path, exc)
-        return ids, losses, pot, pulses
+        return ids, losses, pulse_ids, pot
+
+    def _account(self, generated: int, meta: dict[str, Any]) -> list[str]:
+        """Close the accounting of triggers and beam pulses over every file of the run; write the
+        losses found; return what makes the run not ``ok``."""
+        assert self.writer is not None
+        ids, earlier_losses, pulse_ids, pot = self._earlier_files()
+        acc = accounting.close(generated, [*ids, *self.ids], np.concatenate([*earlier_losses, *self.declared]),
+                               self.restarts)
+        beam = accounting.close_beam([*pulse_ids, *self.pulse_ids])
+        for rows in (acc.missing_rows, beam.missing_rows):
+            if len(rows):
+                self.writer.append("losses", rows)
+        self.recorded, self.lost = acc.recorded, acc.lost
+        self.pot_total += pot
+        self.beam_pulses = beam.pulses
+        meta["beam_pulses_missing"] = beam.missing
+        problems = acc.problems()
+        if beam.duplicated:
+            problems.append(f"{beam.duplicated} beam pulses recorded more than once")
+        if self.foreign:
+            problems.append(f"{self.foreign} triggers of another run refused")
+        return problems
 
     def _end_of_run(self, meta: dict[str, Any]) -> None:
         assert self.writer is not None
         generated = int(meta.get("generated", -1))
+        meta = dict(meta)
         status = "ok"
         if generated >= 0:
-            ids, earlier_losses, pot, pulses = self._earlier_files()
-            own = np.zeros(0, np.int64)
-            if self.ids.ranges:
-                own = np.concatenate([np.arange(a, b) for a, b in self.ids.ranges])
-            acc = accounting.close(generated, [*ids, own], np.concatenate([*earlier_losses, *self.declared]),
-                                   self.restarts)
-            if len(acc.missing_rows):
-                self.writer.append("losses", acc.missing_rows)
-            self.recorded, self.lost = acc.recorded, acc.lost
-            self.pot_total += pot
-            self.beam_pulses += pulses
-            if acc.unaccounted:
-                status = f"inconsistent: {acc.unaccounted} triggers unaccounted"
+            problems = self._account(generated, meta)
+            if problems:
+                status = f"inconsistent: {'; '.join(problems)}"
                 log.error("recorder: %s", status)
+        else:
+            status = "inconsistent: the end of run did not say how many triggers were generated"
         path = self.writer.path
         self.writer.close(status, self._final_attrs(meta))  # a RunFileError here goes to _fail
         self.writer = None
@@ -233,16 +268,35 @@ class Recorder(Node):
         self.report("run_done", **summary)
         self.state = "idle"
 
+    def on_finish(self, meta: dict[str, Any]) -> None:
+        if self.writer is not None:
+            log.warning("recorder: finishing run %s from the supervisor's copy of the end of run",
+                        self.params.run_number if self.params else "?")
+            try:
+                self._end_of_run(meta)
+            except RunFileError as exc:
+                self._fail(str(exc))
+
     def on_abort(self, reason: str) -> None:
+        """Close the file of a run that cannot end normally. How many triggers were generated is
+        not known here; the ids up to the last one recorded that are neither recorded nor declared
+        lost are counted as lost (a lower bound), so the file says what it misses."""
         if self.writer is not None:
             path = self.writer.path
+            meta: dict[str, Any] = {}
             try:
-                self.writer.close(f"aborted: {reason}", self._final_attrs({}))
+                seen = [int(ids.max()) for ids in self.ids if len(ids)]
+                self._account(max(seen) + 1 if seen else 0, meta)
+            except (RunFileError, OSError, ValueError) as exc:
+                log.error("recorder: accounting of the aborted run failed: %s", exc)
+            status = f"aborted: {reason}; {self.recorded} recorded, at least {self.lost} lost"
+            try:
+                self.writer.close(status, self._final_attrs(meta))
             except RunFileError as exc:
                 log.error("recorder: %s closed without its stop record: %s", path, exc)
             self.writer = None
             self.report("run_done", file=str(path), generated=-1, recorded=self.recorded, lost=self.lost,
-                        exit_status=f"aborted: {reason}")
+                        exit_status=status)
 
     def on_exit(self) -> None:
         if self.writer is not None:

@@ -25,7 +25,7 @@ class VetoTrigger(Node):
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         hwm = cfg.endpoints.lossless_hwm
-        self.events = transport.pull(self.ctx, cfg.endpoints.events, hwm, "events")
+        self.events = transport.pull(self.ctx, cfg.endpoints.events, hwm, "events", cfg.endpoints.max_data_bytes)
         self.out = transport.push(self.ctx, cfg.endpoints.vetoed, hwm)
         self.veto_hits = VetoHits(cfg)
         self.veto_hits.warm()

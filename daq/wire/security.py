@@ -28,7 +28,8 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 ROLES = ("daq", "control", "viewer")
-ZAP_DOMAIN = "sevens"  # every sevens socket; the authenticator serves this domain only
+ZAP_DOMAIN = "sevens"  # the sockets people connect to: control and monitor (every authorised key)
+ZAP_DOMAIN_DAQ = "sevens-daq"  # the DAQ's own links and status (only the keys in daq_authorized/)
 
 
 class SecurityError(RuntimeError):
@@ -43,6 +44,7 @@ class Keys:
     client_secret: bytes
     authorized: Path
     control_public: frozenset[str]  # z85 public keys of the control role
+    daq_public: str = ""  # z85 public key of the DAQ processes (their status messages need it)
 
 
 _active: Keys | None = None
@@ -61,9 +63,11 @@ def generate(directory: str | Path) -> dict[str, Path]:
             zmq.auth.create_certificates(d, name)
         (d / f"{name}.key_secret").chmod(0o600)
         made[name] = d / f"{name}.key_secret"
+    (d / "daq_authorized").mkdir(exist_ok=True)
     for role in ROLES:
         shutil.copy(d / f"{role}.key", d / "authorized" / f"{role}.key")
     shutil.copy(d / "control.key", d / "control_authorized" / "control.key")
+    shutil.copy(d / "daq.key", d / "daq_authorized" / "daq.key")
     return made
 
 
@@ -95,8 +99,21 @@ def configure(keys_dir: str, role: str) -> Keys | None:
         control.add(public.decode())
     if not (d / "authorized").is_dir():
         raise SecurityError(f"{d / 'authorized'}: missing; make keys with `sevens keys generate {d}`")
+    daq_public = ""
+    if (d / "daq.key").is_file():
+        daq_public = zmq.auth.load_certificate(d / "daq.key")[0].decode()
+    elif role == "daq":
+        daq_public = client_public.decode()
+    daq_authorized = d / "daq_authorized"
+    if not daq_authorized.is_dir() and (d / "daq.key").is_file():  # keys made before daq_authorized/ existed
+        try:
+            daq_authorized.mkdir()
+            shutil.copy(d / "daq.key", daq_authorized / "daq.key")
+        except OSError as exc:
+            raise SecurityError(f"{daq_authorized}: missing and cannot be made ({exc.strerror}); run "
+                                f"`sevens keys generate {d}` again") from None
     _active = Keys(server_public, server_secret, client_public, client_secret, d / "authorized",
-                   frozenset(control))
+                   frozenset(control), daq_public)
     return _active
 
 
@@ -104,8 +121,10 @@ def active() -> Keys | None:
     return _active
 
 
-def serve(sock: zmq.Socket) -> None:
-    """Make ``sock`` (about to bind) a CURVE server behind the ZAP authenticator."""
+def serve(sock: zmq.Socket, daq_only: bool = False) -> None:
+    """Make ``sock`` (about to bind) a CURVE server behind the ZAP authenticator; with ``daq_only``
+    only the DAQ processes' key may connect (a viewer's or the control key cannot feed a data link
+    or speak for a process)."""
     global _authenticator
     keys = _active
     if keys is None:
@@ -114,10 +133,11 @@ def serve(sock: zmq.Socket) -> None:
         _authenticator = ThreadAuthenticator(zmq.Context.instance())
         _authenticator.start()
         _authenticator.configure_curve(domain=ZAP_DOMAIN, location=str(keys.authorized))
+        _authenticator.configure_curve(domain=ZAP_DOMAIN_DAQ, location=str(keys.authorized.parent / "daq_authorized"))
     sock.curve_secretkey = keys.server_secret
     sock.curve_publickey = keys.server_public
     sock.curve_server = True
-    sock.zap_domain = ZAP_DOMAIN.encode()
+    sock.zap_domain = (ZAP_DOMAIN_DAQ if daq_only else ZAP_DOMAIN).encode()
 
 
 def client(sock: zmq.Socket) -> None:
@@ -134,6 +154,13 @@ def is_control(user_id: str | None) -> bool:
     """True if a request authenticated as ``user_id`` (a z85 public key) may change the run."""
     keys = _active
     return keys is not None and user_id is not None and user_id in keys.control_public
+
+
+def is_daq_process(user_id: str | None) -> bool:
+    """True if a message authenticated as ``user_id`` comes from a DAQ process (the daq key):
+    a viewer's or the control role's key may not speak for a process."""
+    keys = _active
+    return keys is not None and user_id is not None and bool(keys.daq_public) and user_id == keys.daq_public
 
 
 def stop() -> None:

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 
 import zmq
 
-from daq.wire import envelope, security
+from daq.wire import envelope, ownership, security
 from daq.wire.envelope import Message
+
+PUBLIC_ENDPOINTS = ("control", "monitor")  # what people (GUI, CLI) connect to; the rest is the DAQ's own
 
 
 class EndpointError(ValueError):
@@ -43,25 +45,36 @@ def is_loopback(endpoint: str) -> bool:
 
 
 def bind(sock: zmq.Socket, endpoint: str, what: str) -> None:
-    """Bind ``sock`` (as a CURVE server when keys are configured); refuse a non-loopback
-    address without keys."""
+    """Bind ``sock`` (as a CURVE server when keys are configured) once this process owns the
+    endpoint (:mod:`daq.wire.ownership`); refuse a non-loopback address without keys."""
     if security.active() is None and not is_loopback(endpoint):
         raise EndpointError(
             f"endpoints.{what} = {endpoint!r} binds beyond loopback, which needs ZeroMQ CURVE "
             "authentication: make keys with `sevens keys generate DIR` and set security.keys_dir = DIR "
             "(or bind to 127.0.0.1 / ipc://)"
         )
-    security.serve(sock)
+    try:
+        ownership.claim_endpoint(endpoint, what)  # before the bind: an ipc bind would take the socket file
+    except ownership.OwnedElsewhere as exc:
+        raise EndpointError(str(exc)) from None
+    security.serve(sock, daq_only=what not in PUBLIC_ENDPOINTS)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
         raise EndpointError(f"endpoints.{what} = {endpoint!r}: cannot bind: {exc}") from None
 
 
-def pull(ctx: zmq.Context, endpoint: str, hwm: int, what: str) -> zmq.Socket:
+def limit_size(sock: zmq.Socket, max_bytes: int | None) -> None:
+    """Disconnect a peer that sends a frame larger than ``max_bytes`` (before it is read into memory)."""
+    if max_bytes is not None and max_bytes > 0:
+        sock.setsockopt(zmq.MAXMSGSIZE, int(max_bytes))
+
+
+def pull(ctx: zmq.Context, endpoint: str, hwm: int, what: str, max_bytes: int | None = None) -> zmq.Socket:
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.LINGER, 0)
+    limit_size(sock, max_bytes)
     bind(sock, endpoint, what)
     return sock
 
@@ -82,10 +95,11 @@ def publisher(ctx: zmq.Context, endpoint: str, hwm: int, what: str) -> zmq.Socke
     return sock
 
 
-def subscriber(ctx: zmq.Context, endpoint: str, hwm: int = 1000) -> zmq.Socket:
+def subscriber(ctx: zmq.Context, endpoint: str, hwm: int = 1000, max_bytes: int | None = None) -> zmq.Socket:
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.LINGER, 0)
+    limit_size(sock, max_bytes)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
     connect(sock, endpoint)
     return sock

@@ -14,7 +14,8 @@ import zmq
 from daq import config
 from daq.config import ENDPOINT_KEYS
 from daq.control.client import NoAnswer, request
-from daq.wire import security, transport
+from daq.wire import envelope, security, transport
+from daq.wire.envelope import Message
 
 from .test_deployment import free_ports
 
@@ -76,10 +77,19 @@ def test_curve_run_roles_and_strangers(tmp_path: Path) -> None:
         plain.setsockopt(zmq.LINGER, 0)
         plain.connect(cfg.endpoints.control)
         plain.send(b"{}")
+        # the viewer's key cannot speak for a process, nor feed a DAQ link: those sockets admit
+        # only the DAQ's key (daq_authorized/); a spoofed error would have aborted the run
+        spoof = ctx.socket(zmq.PUSH)
+        spoof.setsockopt(zmq.LINGER, 0)
+        transport.connect(spoof, cfg.endpoints.status)
+        spoof.send_multipart(envelope.pack(Message(stream="status", kind="status", source="recorder",
+                                                   meta={"event": "error", "reason": "spoofed by a viewer"})),
+                             flags=zmq.NOBLOCK)
         assert received_within(viewer_sub, 3) > 0
         assert received_within(stranger, 2) == 0
         assert plain.poll(1000) == 0
-        for sock in (viewer_sub, stranger, plain):
+        assert request(cfg, {"cmd": "status"}, timeout_s=5)["error"] is None
+        for sock in (viewer_sub, stranger, plain, spoof):
             sock.close(0)
         out, err = daq.communicate(timeout=120)
         assert daq.returncode == 0, err[-2000:]

@@ -46,15 +46,16 @@ def test_daemon_runs_start_stop_and_refuses_viewers(tmp_path: Path, daq_config: 
         # the control role
         started = sevens(daq_config, "start", "--run-dir", str(run_dir), "--speed", "3")
         assert started.returncode == 0, started.stderr
-        number = json.loads(started.stdout)["run_number"]
+        number = int(started.stdout.split()[1])
+        assert started.stdout.strip() == f"run {number} started"  # a person's reply; --json for machines
         status = wait_state(daq_config, "running")
         assert status["run_number"] == number and len(status["processes"]) == 6
         human = sevens(daq_config, "status")
         assert "recorder" in human.stdout and "running" in human.stdout
         time.sleep(3)
         assert not request(daq_config, {"cmd": "stop", "token": "guess"})["ok"]
-        stopped = sevens(daq_config, "stop", "--run-dir", str(run_dir))
-        assert stopped.returncode == 0, stopped.stderr
+        stopped = sevens(daq_config, "stop", "--run-dir", str(run_dir), "--json")
+        assert stopped.returncode == 0 and json.loads(stopped.stdout)["run_number"] == number, stopped.stderr
         ready = wait_state(daq_config, "ready")
         assert ready["last_run"]["exit_status"] == "ok"
         with h5py.File(ready["last_run"]["file"], "r") as f:
