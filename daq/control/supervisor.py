@@ -118,7 +118,12 @@ class Supervisor:
         if cfg.supervisor.metrics_port:
             from daq.ops.metrics import MetricsServer
 
-            self.metrics = MetricsServer(cfg.supervisor.metrics_host, cfg.supervisor.metrics_port)
+            try:
+                self.metrics = MetricsServer(cfg.supervisor.metrics_host, cfg.supervisor.metrics_port)
+            except OSError as exc:
+                self.close()
+                raise SupervisorError(f"supervisor.metrics_port = {cfg.supervisor.metrics_port} on "
+                                      f"{cfg.supervisor.metrics_host}: {exc.strerror or exc}") from None
             log.info("metrics at http://%s:%d/metrics", cfg.supervisor.metrics_host, self.metrics.port)
 
     # -- processes -----------------------------------------------------------------------
