@@ -6,6 +6,10 @@ in the same run times, best of ``--repeats``:
 
 * ``numba``: :func:`daq.kernels.features.extract_features` (one core, as in the event builder);
 * ``numpy/scipy``: :func:`daq.kernels.features_reference.extract_features_reference` on the same records;
+* ``strax``: ``strax.baseline`` + ``strax.find_hits`` on the same records cut into strax records of 110
+  samples (int16, the cutting outside the timing; each repeat works on a fresh copy, whose time is
+  subtracted), one core, when ``strax`` is importable (``pip install strax``: a peer for the benchmark, not a
+  dependency of the project); otherwise a note and no column;
 * ``memcpy``: ``np.copyto`` of the same bytes (the memory-bandwidth limit);
 * ``veto hits``: :func:`daq.kernels.veto_hits.find_veto_hits` on the veto channel of the same triggers.
 
@@ -67,6 +71,44 @@ def synthetic_records(cfg, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, n
     return csi, veto, np.arange(1, n + 1), 10**18 + np.arange(n) * 16_666_667
 
 
+STRAX_SAMPLES = 110  # samples per strax record (strax.DEFAULT_RECORD_LENGTH)
+STRAX_MIN_AMPLITUDE = 4  # [ADC] find_hits threshold: 4.5 rms of the 0.8 ADC noise, as the kernel's
+
+
+def strax_records(strax, csi: np.ndarray, times: np.ndarray, sample_ns: float) -> np.ndarray:
+    """The CsI records as strax records (one pulse per trigger, fragments of ``STRAX_SAMPLES``, int16)."""
+    n_rec, n = csi.shape
+    per = -(-n // STRAX_SAMPLES)
+    padded = np.zeros((n_rec, per * STRAX_SAMPLES), np.int16)
+    padded[:, :n] = csi
+    recs = np.zeros(n_rec * per, strax.record_dtype(STRAX_SAMPLES))
+    frag = np.tile(np.arange(per), n_rec)
+    recs["data"] = padded.reshape(-1, STRAX_SAMPLES)
+    recs["record_i"], recs["pulse_length"], recs["dt"] = frag, n, int(sample_ns)
+    recs["length"] = np.minimum(STRAX_SAMPLES, n - frag * STRAX_SAMPLES)
+    recs["time"] = np.repeat(times, per) + (frag * STRAX_SAMPLES * sample_ns).astype(np.int64)
+    return recs
+
+
+def strax_timer(csi: np.ndarray, times: np.ndarray, sample_ns: float, repeats: int) -> float | None:
+    """Best time of strax's baseline + find_hits on the records (the copy that each repeat needs, as
+    baseline works in place, subtracted); None, with a note, when strax is not installed."""
+    try:
+        import strax
+    except ImportError:
+        print("note: strax is not installed (pip install strax): no strax column")
+        return None
+    recs = strax_records(strax, csi, times, sample_ns)
+
+    def run() -> None:
+        r = recs.copy()
+        strax.baseline(r, baseline_samples=40, flip=True)
+        strax.find_hits(r, min_amplitude=STRAX_MIN_AMPLITUDE)
+
+    run()  # JIT warm-up
+    return best_time(run, repeats) - best_time(recs.copy, repeats)
+
+
 def best_time(func: Callable[[], object], repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -107,21 +149,28 @@ def main() -> None:
         "numba": best_time(lambda: features.extract_features(csi, ids, times, fp, gain), args.repeats),
         "numpy/scipy": best_time(lambda: features_reference.extract_features_reference(csi, ids, times, fp, gain),
                                  args.reference_repeats),
+    }
+    strax_time = strax_timer(csi, times, fp.sample_ns, args.repeats)
+    if strax_time is not None:
+        timings["strax baseline+hits"] = strax_time
+    timings |= {
         "memcpy": best_time(lambda: np.copyto(dst, csi), args.repeats),
         "veto hits (numba)": best_time(lambda: veto_hits.find_veto_hits(veto, ids, *veto_args), args.repeats),
     }
     feats, peaks = features.extract_features(csi, ids, times, fp, gain)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, pinned to one; "
-          f"numpy {np.__version__}")
+          f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
     print(f"windows with an onset: {np.mean(feats['onset_ns'] >= 0):.2f}, peaks per record: "
           f"{peaks.size / args.records:.1f}")
-    print(f"| {'kernel':<18} | {'GB/s':>7} | {'triggers/s':>11} | {'x real time':>11} |")
-    print(f"|{'-' * 20}|{'-' * 9}|{'-' * 13}|{'-' * 13}|")
+    print(f"| {'kernel':<19} | {'GB/s':>7} | {'triggers/s':>11} | {'x real time':>11} |")
+    print(f"|{'-' * 21}|{'-' * 9}|{'-' * 13}|{'-' * 13}|")
     realtime = 2 * csi.shape[1] * RATE_HZ  # bytes/s of both channels at 60 Hz
     for name, t in timings.items():
         rate = nbytes / t
-        print(f"| {name:<18} | {rate / 1e9:7.3f} | {args.records / t:11.0f} | {rate / realtime:11.0f} |")
+        print(f"| {name:<19} | {rate / 1e9:7.3f} | {args.records / t:11.0f} | {rate / realtime:11.0f} |")
     print(f"numba / numpy-scipy: {timings['numpy/scipy'] / timings['numba']:.1f}x faster")
+    if strax_time is not None:
+        print(f"numba / strax baseline + find_hits: {strax_time / timings['numba']:.1f}x faster")
     print(f"numba / memcpy: {timings['memcpy'] / timings['numba']:.3f} of the copy bandwidth")
     print(f"numba / 60 Hz data rate ({realtime / 1e6:.1f} MB/s): {nbytes / timings['numba'] / realtime:.0f}x")
 

@@ -21,6 +21,7 @@ WINDOW_NAMES = {WINDOW_AC: "AC", WINDOW_C: "C"}
 # Region codes for found peaks.
 REGION_PRETRACE = 0
 REGION_ROI = 1
+REGION_NOISE = 2  # a peak of the inverted pretrace: noise that the peak threshold lets through
 
 
 def _f(name: str, title: str, kind: str) -> tuple[tuple[str, str], str]:
@@ -89,6 +90,9 @@ FEATURES = np.dtype(
         _f("window", "window code, 0 = AC, 1 = C [enum]", "i1"),
         _f("baseline", "pretrace baseline mean [ADC]", "<f4"),
         _f("baseline_rms", "pretrace baseline rms [ADC]", "<f4"),
+        _f("baseline_slope", "slope of the record's baseline line through both pretraces [ADC/us]", "<f4"),
+        _f("baseline_quiet", "fraction of the pretrace whose quiet blocks measured the baseline [fraction]", "<f4"),
+        _f("n_noise_peaks", "peaks of the inverted pretrace (noise over the peak threshold) [count]", "<i4"),
         _f("n_pretrace_peaks", "SPE-like peaks in the pretrace [count]", "<i4"),
         _f("pretrace_charge", "summed charge of the pretrace peaks [ADC*sample]", "<f4"),
         _f("n_roi_peaks", "SPE-like peaks in the ROI [count]", "<i4"),
@@ -112,7 +116,7 @@ PEAK = np.dtype(
     [
         _f("trigger_id", "global trigger id [count]", "<i8"),
         _f("window", "window code [enum]", "i1"),
-        _f("region", "0 = pretrace, 1 = ROI [enum]", "i1"),
+        _f("region", "0 = pretrace, 1 = ROI, 2 = noise (inverted pretrace) [enum]", "i1"),
         _f("time_ns", "peak maximum after record start [ns]", "<i8"),
         _f("amplitude", "peak height above baseline [ADC]", "<f4"),
         _f("charge", "peak charge above baseline [ADC*sample]", "<f4"),
@@ -193,7 +197,11 @@ DQ = np.dtype(
         _f("gwhr_total", "accumulated beam energy on target [GW*hr]", "<f8"),
         _f("baseline_adc", "mean CsI baseline [ADC]", "<f4"),
         _f("baseline_rms_adc", "mean CsI baseline rms [ADC]", "<f4"),
+        _f("noise_peak_rate_hz", "noise peaks (inverted pretrace over the peak threshold) per pretrace time [Hz]",
+           "<f4"),
         _f("spe_mean_charge", "SPE mean charge from pretrace peaks [ADC*sample]", "<f4"),
+        _f("spe_gain", "SPE gain of the calibration in use at the interval's end (the PE scale) [ADC*sample]",
+           "<f4"),
         _f("afterglow_fraction", "windows removed by the afterglow cut [fraction]", "<f4"),
         _f("veto_fraction", "windows removed by the muon-veto cut [fraction]", "<f4"),
         _f("linear_gate_fraction", "windows removed by the linear gate [fraction]", "<f4"),

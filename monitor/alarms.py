@@ -42,6 +42,8 @@ DQ_LABELS = {
     "overflow_fraction": ("overflow fraction", ""),
     "trigger_rate_hz": ("trigger rate", "Hz"),
     "line_gain": ("internal-line gain", ""),
+    "baseline_rms_adc": ("CsI baseline rms", "ADC"),
+    "noise_peak_rate_hz": ("noise-peak rate", "Hz"),
 }
 FAR_OUTSIDE = 0.5  # beyond a limit by this fraction of the band width: ERROR
 STREAM_TIMEOUT_S = 3.0  # no monitor message this long while the DAQ runs: ERROR

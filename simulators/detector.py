@@ -23,9 +23,10 @@ from daq import dtypes
 from daq.hardware.protocols import RecordBatch, RunParameters
 from simulators.beam import nominal_pot
 from simulators.deposits import VETO_KINDS, BeamRelated, Deposits, SteadyState
-from simulators.kernels import add_gaussian_pulses, digitize, normal_table
+from simulators.kernels import add_gaussian_pulses, add_table_pulses, digitize, normal_table
 from simulators.photons import PhotonModel, RecordLight
 from simulators.physics import CevnsSource
+from simulators.pulses import SpeShape, spe_table
 from simulators.rng import KeyedGenerator
 
 STREAM_DETECTOR = 11
@@ -59,6 +60,9 @@ class DetectorSimulator:
         self.lookback = int(np.ceil((self.photons.horizon_ns + 2 * self.margin_ns) / self.period_ns)) + 1
         self.spe_shape = 1.0 / s.spe_gain_spread**2 if s.spe_gain_spread > 0 else 0.0  # gamma-distributed SPE charges
         self.spe_sigma_samples = s.spe_sigma_ns / self.dt_ns
+        self.spe_table = spe_table(SpeShape.from_config(s), self.dt_ns) if s.spe_decay_ns > 0 else None
+        # the in-record baseline slope, centred on the record: baseline_at() is the record's mean baseline
+        self.ramp = s.baseline_slope_adc * (np.arange(self.n_samples) / max(self.n_samples - 1, 1) - 0.5)
         veto_sigma_ns = s.veto_pulse_sigma_ns
         self.veto_sigma_samples = veto_sigma_ns / self.dt_ns
         self.veto_charge = s.veto_muon_amplitude_adc * np.sqrt(2 * np.pi) * self.veto_sigma_samples
@@ -169,7 +173,12 @@ class DetectorSimulator:
     ) -> None:
         signal = self._signal
         signal.fill(0.0)
-        add_gaussian_pulses(signal, light.pe_time_ns / self.dt_ns, charges, self.spe_sigma_samples)
+        if self.spe_table is None:
+            add_gaussian_pulses(signal, light.pe_time_ns / self.dt_ns, charges, self.spe_sigma_samples)
+        else:
+            add_table_pulses(signal, light.pe_time_ns / self.dt_ns, charges, *self.spe_table)
+        if self.sim.baseline_slope_adc:
+            signal += self.polarity * self.ramp  # digitize adds polarity * signal: the ramp itself
         for t_dep, n_pe in zip(light.curve_time_ns, light.curve_n_pe, strict=True):
             signal += self.photons.mean_charge_per_sample(t_dep, n_pe, gain, self.n_samples, self.dt_ns)
         digitize(signal, baseline, self.sim.noise_rms_adc, self.polarity, seed, self._table, self.adc_lo,
@@ -191,7 +200,8 @@ class DetectorSimulator:
             n_pe = np.count_nonzero((pe_t >= a) & (pe_t < b))
             for t_dep, q in zip(light.curve_time_ns, light.curve_n_pe, strict=True):
                 n_pe += round(self.photons.expected_in(t_dep, q, a, b))
-            windows[row] = (trigger_id, w, n_pe, baseline, gain)
+            centre = min(int(0.5 * (a + b) / self.dt_ns), self.n_samples - 1)
+            windows[row] = (trigger_id, w, n_pe, baseline + self.ramp[centre], gain)
         return windows
 
     def _truth_events(self, trigger_id: int, deps: Deposits, t_rel: np.ndarray) -> np.ndarray:

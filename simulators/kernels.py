@@ -98,3 +98,25 @@ def digitize(
             v = shift + noise_rms * table[np.int64((x >> np.uint64(16 * j)) & _MASK16)] + pol * signal[first + j]
             k = np.int64(v) if v > 0.0 else 0
             out[first + j] = (k if k < span else span) + lo
+
+
+@njit(cache=True, nogil=True)
+def add_table_pulses(signal: np.ndarray, t_samples: np.ndarray, charge: np.ndarray, table: np.ndarray,
+                     first: int) -> None:
+    """Add pulses of a tabulated shape into ``signal`` in place (see :func:`simulators.pulses.spe_table`).
+
+    Pulse ``k`` starts at fractional sample ``t_samples[k]`` and carries ``charge[k]``: row
+    ``phase = floor(frac * phases)`` of ``table`` (rows sum to 1) is added from sample ``floor(t) + first``.
+    """
+    n = signal.shape[0]
+    phases, width = table.shape
+    for k in range(t_samples.shape[0]):
+        t = t_samples[k]
+        base = int(math.floor(t))
+        phase = min(phases - 1, int((t - base) * phases))
+        start = base + first
+        q = charge[k]
+        for j in range(width):
+            i = start + j
+            if 0 <= i < n:
+                signal[i] += q * table[phase, j]

@@ -2,9 +2,10 @@
 
 A record matches the beam pulse closest to its trigger time within ``beam.match_window_ns``;
 unmatched records are flagged (TRIGGER_UNMATCHED), never dropped. Features come from the numba
-kernels of :mod:`daq.kernels.features`, with PE from the running SPE-gain estimate of the pretrace
-peaks, updated between fixed blocks of ``GAIN_BLOCK`` trigger ids: the same records give the same
-features however they are batched, so a replay or a reprocessing reproduces the live run bit for bit.
+kernels of :mod:`daq.kernels.features`, with the SPE calibration (shape, charge window, gain) of
+:mod:`daq.stages.calibration`, updated between fixed blocks of ``GAIN_BLOCK`` trigger ids: the same
+records give the same features however they are batched, so a replay or a reprocessing reproduces the
+live run bit for bit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from daq import dtypes
 from daq.config import Config
 from daq.kernels import features
-from daq.kernels.spe_gain import SpeGainTracker, quiet_pretrace_charges
+from daq.stages.calibration import SpeCalibration, SpeCalibrator
 from daq.stages.params import feature_params
 
 GAIN_BLOCK = 64  # triggers that share one SPE-gain value
@@ -58,25 +59,39 @@ def csi_overflow(csi: np.ndarray) -> np.ndarray:
 
 
 class FeatureExtraction:
-    """Features of CsI records in trigger-id order, with the PE scale of each gain block.
+    """Features of CsI records in trigger-id order, with the SPE calibration of each gain block.
 
-    The gain of block b is the tracker's value after every quiet pretrace peak of the blocks
-    before b. Feed it the records of a run in trigger-id order (in batches of any size); a new
-    instance starts a new run.
+    Block b is reconstructed with the calibration (shape, window, gain) measured on the blocks before b
+    (:mod:`daq.stages.calibration`). Feed it the records of a run in trigger-id order (in batches of any
+    size); a new instance starts a new run, from ``calibration`` (the previous run's, or a calibration
+    record) or from the config's initial values.
     """
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, calibration: SpeCalibration | None = None) -> None:
         self.params = feature_params(cfg)
-        self.quiet_max_peaks = cfg.cuts.afterglow_max_pretrace_peaks
-        self.gain = SpeGainTracker(cfg.features.spe_gain_initial, cfg.features.spe_gain_peaks)
+        self.gain = SpeCalibrator(cfg, self.params, calibration)
         self.block = -1
-        self.block_charges: list[np.ndarray] = []
+        self.block_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    @property
+    def calibration(self) -> SpeCalibration:
+        """The SPE calibration the next block will use."""
+        return self.gain.calibration
 
     def warm(self) -> None:
         """Compile (or load from the cache) the kernels now rather than on the first data."""
         n = self.params.n_samples
         features.extract_features(np.zeros((1, n), np.int8), np.zeros(1, np.int64), np.zeros(1, np.int64),
                                   self.params, self.gain.value)
+        self.gain.warm()
+
+    def _close_block(self) -> None:
+        if self.block_parts:
+            csi = np.concatenate([c for c, _, _ in self.block_parts])
+            feats = np.concatenate([f for _, f, _ in self.block_parts])
+            peaks = np.concatenate([p for _, _, p in self.block_parts])
+            self.gain.block_done(self.block, csi, feats, peaks)
+        self.block_parts = []
 
     def __call__(self, csi: np.ndarray, triggers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """FEATURES and PEAK rows of the records ``csi`` of ``triggers`` (sorted by trigger id)."""
@@ -86,12 +101,12 @@ class FeatureExtraction:
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(triggers)], strict=True):
             block = int(blocks[lo])
             if block != self.block:
-                if self.block_charges:
-                    self.gain.update(np.concatenate(self.block_charges))
-                self.block_charges, self.block = [], block
+                self._close_block()
+                self.block = block
+            cal = self.gain.calibration
             f, p = features.extract_features(csi[lo:hi], triggers["trigger_id"][lo:hi], triggers["time"][lo:hi],
-                                             self.params, self.gain.value)
-            self.block_charges.append(quiet_pretrace_charges(f, p, self.quiet_max_peaks))
+                                             self.params, cal.gain, cal.window, self.gain.baseline)
+            self.block_parts.append((csi[lo:hi], f, p))
             out_f.append(f)
             out_p.append(p)
         if not out_f:

@@ -34,7 +34,9 @@ class DQAccumulator:
         self.last_time = 0
         self.energy_gev = cfg.beam.proton_energy_gev
         self.c_roi_start = cfg.windows.c_roi[0]
-        self.quiet_max_peaks = cfg.cuts.afterglow_max_pretrace_peaks
+        self.quiet_max_peaks = cfg.features.calibration_max_pretrace_peaks
+        pt = (cfg.windows.ac_pretrace, cfg.windows.c_pretrace)
+        self.pretrace_s = 0.5 * sum(b - a for a, b in pt) * 1e-9  # mean pretrace length of a window
         self.line_pe = cfg.simulation.internal_line_kevee * cfg.simulation.light_yield_pe_per_kevee
         self.pot_total = 0.0
         self.pulses: list[np.ndarray] = []
@@ -48,6 +50,8 @@ class DQAccumulator:
         self.power_sum = 0.0
         self.baseline_sum = 0.0
         self.baseline_rms_sum = 0.0
+        self.noise_peaks = 0
+        self.spe_gain = float("nan")
         self.peak_charges: list[np.ndarray] = []
         self.n_windows = 0
         self.cut_counts = {dtypes.CUT_AFTERGLOW: 0, dtypes.CUT_VETO: 0, dtypes.CUT_LINEAR_GATE: 0}
@@ -112,6 +116,9 @@ class DQAccumulator:
         self.power_sum += float(triggers["power_mw"].astype(np.float64).sum())
         self.baseline_sum += float(features["baseline"].astype(np.float64).sum())
         self.baseline_rms_sum += float(features["baseline_rms"].astype(np.float64).sum())
+        self.noise_peaks += int(features["n_noise_peaks"].sum())
+        if len(features):
+            self.spe_gain = float(features["spe_gain"][-1])
         self.peak_charges.append(quiet_pretrace_charges(features, peaks, self.quiet_max_peaks))
         self.n_windows += len(features)
         for bit in self.cut_counts:
@@ -143,6 +150,8 @@ class DQAccumulator:
         w = self.n_windows
         r["baseline_adc"] = self.baseline_sum / w if w else nan
         r["baseline_rms_adc"] = self.baseline_rms_sum / w if w else nan
+        r["noise_peak_rate_hz"] = self.noise_peaks / (w * self.pretrace_s) if w else nan
+        r["spe_gain"] = self.spe_gain
         charges = np.concatenate(self.peak_charges) if self.peak_charges else np.zeros(0)
         r["spe_mean_charge"] = truncated_mean(charges) if len(charges) >= 20 else nan
         w = self.n_windows

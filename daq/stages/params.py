@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from daq.config import Config
 from daq.kernels.cuts import CutParams
-from daq.kernels.features import FeatureParams
+from daq.kernels.features import FeatureParams, SpeWindow
 
 
 def feature_params(cfg: Config) -> FeatureParams:
@@ -21,12 +21,19 @@ def feature_params(cfg: Config) -> FeatureParams:
 
     wins = tuple((samples(pt[0]), samples(pt[1]), samples(roi[0]), samples(roi[1]))
                  for pt, roi in ((w.ac_pretrace, w.ac_roi), (w.c_pretrace, w.c_roi)))
+    length = max(1, samples(f.spe_filter_ns))
+    initial = SpeWindow(length=length, pre=max(0, samples(f.spe_window_ns[0])),
+                        post=max(length, samples(f.spe_window_ns[1])),
+                        separation=max(1, samples(f.peak_min_separation_ns), length))
     return FeatureParams(
         sample_ns=d.sample_ns, n_samples=d.n_samples, polarity=int(d.polarity), windows=wins,
         roi_start_ns=(int(w.ac_roi[0]), int(w.c_roi[0])), c_roi_start_ns=int(w.c_roi[0]),
-        spe_threshold_adc=float(f.spe_threshold_adc), min_separation=max(1, samples(f.peak_min_separation_ns)),
-        halfwidth=samples(f.peak_halfwidth_ns), integration=max(1, samples(f.integration_ns)),
-        saturation_adc=float(f.saturation_adc),
+        threshold_rms=float(f.peak_threshold_rms), split_rms=float(f.peak_split_rms),
+        integration=max(1, samples(f.integration_ns)),
+        onset_gap=max(1, samples(f.onset_gap_ns)), onset_train=max(1, samples(f.onset_train_ns)),
+        onset_train_peaks=max(1, int(f.onset_train_peaks)), onset_lookback=max(0, samples(f.onset_lookback_ns)),
+        onset_single_pe=float(f.onset_single_pe), saturation_adc=float(f.saturation_adc),
+        clip_samples=max(1, int(f.clip_samples)), min_quiet=float(f.baseline_min_quiet), initial_window=initial,
     )
 
 

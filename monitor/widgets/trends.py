@@ -35,6 +35,8 @@ TRENDS = (
     Trend("baseline_adc", "CsI baseline", "ADC"),
     Trend("baseline_rms_adc", "CsI baseline rms", "ADC"),
     Trend("spe_mean_charge", "SPE charge (gain)", "ADC·sample"),
+    Trend("spe_gain", "SPE gain in use (PE scale)", "ADC·sample"),
+    Trend("noise_peak_rate_hz", "Noise-peak rate", "Hz"),
     Trend("line_gain", "Internal-line gain", "ratio"),
     Trend("afterglow_fraction", "Afterglow cut", "fraction"),
     Trend("veto_fraction", "Muon-veto cut", "fraction"),

@@ -1,4 +1,8 @@
-"""Feature extraction on hand-built CsI records with known answers (daq.kernels.features)."""
+"""Feature extraction on hand-built CsI records with known answers (daq.kernels.features, issue 13 definitions).
+
+Records are built in the signal domain (ADC above baseline) with a little seeded gaussian noise, so that the
+baseline rms, and with it every threshold, is defined; pulses are far above or far below the thresholds.
+"""
 
 from __future__ import annotations
 
@@ -8,297 +12,192 @@ import numpy as np
 import pytest
 
 from daq import dtypes
-from daq.kernels.features import extract_features
-from tests.kernels.kernel_waveforms import add_signal, default_params, flat_record, records_meta, spe_template, to_int8
+from daq.kernels.features import SpeWindow, extract_features
+from tests.kernels.kernel_waveforms import add_signal, default_params, records_meta, to_int8
 
 P = default_params()
 DT = P.sample_ns
-H = P.halfwidth
 GAIN = 30.0
+WIN = SpeWindow(length=4, pre=2, post=12, separation=8)
 WINDOWS = (dtypes.WINDOW_AC, dtypes.WINDOW_C)
+SPE = np.array([0.0, 9.0, 11.0, 6.0, 3.0, 1.0])  # 30 ADC*sample, maximum at index 2
 
 
-def run(*records: np.ndarray, params=P, gain: float = GAIN) -> tuple[np.ndarray, np.ndarray]:
+def noisy_record(seed: int = 0, baseline: float = 100.3, noise: float = 0.8, slope_adc: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = P.n_samples
+    return baseline + slope_adc * (np.arange(n) / (n - 1) - 0.5) + rng.normal(0, noise, n)
+
+
+def run(*records: np.ndarray, params=P, window: SpeWindow = WIN) -> tuple[np.ndarray, np.ndarray]:
     ids, times = records_meta(len(records))
-    return extract_features(to_int8(np.stack(records)), ids, times, params, gain)
-
-
-def pretrace(w: int) -> tuple[int, int]:
-    return P.windows[w][0], P.windows[w][1]
+    return extract_features(to_int8(np.stack(records)), ids, times, params, GAIN, window)
 
 
 def roi(w: int) -> tuple[int, int]:
     return P.windows[w][2], P.windows[w][3]
 
 
-SPE = spe_template(H, 12)
+def test_baseline_is_fractional_and_its_rms_is_the_noise() -> None:
+    feats, _ = run(noisy_record(baseline=100.3, noise=0.8))
+    assert np.all(np.abs(feats["baseline"] - 100.3) < 0.03)
+    expected_rms = np.sqrt(0.8**2 + 1 / 12)  # the digitised noise holds the quantisation
+    assert np.all(np.abs(feats["baseline_rms"] - expected_rms) < 0.05)
+    assert np.all(feats["baseline_quiet"] > 0.9)
 
 
-def test_flat_baseline_is_exact() -> None:
-    feats, peaks = run(flat_record(100))
-    assert np.all(feats["baseline"] == 100.0) and np.all(feats["baseline_rms"] == 0.0)
-    assert peaks.size == 0
-    assert np.all(feats["onset_ns"] == -1) and np.all(feats["n_pretrace_peaks"] == 0)
-    assert np.all(feats["since_saturation_ns"] == -1) and not feats["overflow"].any()
-    assert not feats["veto"].any() and not feats["selected"].any() and np.all(feats["cut_mask"] == 0)
+@pytest.mark.parametrize("slope", [-1.0, 1.0])
+def test_baseline_line_follows_a_slope_across_the_record(slope: float) -> None:
+    feats, _ = run(noisy_record(slope_adc=slope))
+    per_us = slope / (P.n_samples * DT / 1000)
+    assert np.all(np.abs(feats["baseline_slope"] - per_us) < 0.1 * abs(per_us))
+    for w in WINDOWS:  # each window's baseline is the line at its pretrace centre
+        pt0, pt1 = P.windows[w][:2]
+        true = 100.3 + slope * (0.5 * (pt0 + pt1 - 1) / (P.n_samples - 1) - 0.5)
+        assert abs(feats["baseline"][w] - true) < 0.03
 
 
-def test_two_level_baseline_mean_and_rms() -> None:
-    x = flat_record(100)
-    x[1::2] = 101  # half the samples one code up: mean +0.5, rms 0.5
-    feats, _ = run(x)
-    assert np.all(feats["baseline"] == 100.5) and np.all(feats["baseline_rms"] == 0.5)
+def test_a_slope_does_not_move_the_charge_of_a_late_pulse() -> None:
+    pulse = np.full(1500, 0.5)  # a flat 0.5 ADC step of 750 ADC*sample after an SPE train start
+    flat, sloped = noisy_record(1), noisy_record(1, slope_adc=1.0)
+    out = []
+    for x in (flat, sloped):
+        x = x.copy()
+        r0 = roi(dtypes.WINDOW_C)[0] + 3000
+        for k in range(4):
+            add_signal(x, 3 * SPE, r0 + 40 * k)
+        add_signal(x, pulse, r0 + 200)
+        out.append(run(x)[0][dtypes.WINDOW_C])
+    assert out[0]["onset_ns"] >= 0 and out[1]["onset_ns"] == out[0]["onset_ns"]
+    assert abs(out[1]["charge"] - out[0]["charge"]) < 0.05 * out[0]["charge"]
 
 
-def test_baseline_ignores_spe_peaks_in_pretrace() -> None:
-    x = flat_record(100)
-    for p in range(500, 9000, 700):
-        add_signal(x, SPE, p - H)
-    feats, _ = run(x)
-    assert feats["baseline"][0] == 100.0 and feats["baseline_rms"][0] == 0.0
-
-
-def test_rows_are_ordered_trigger_by_trigger() -> None:
-    ids, times = records_meta(3)
-    feats, _ = extract_features(to_int8(np.stack([flat_record()] * 3)), ids, times, P, GAIN)
-    assert list(feats["trigger_id"]) == [i for i in ids for _ in WINDOWS]
-    assert list(feats["window"]) == list(WINDOWS) * 3
-    expected = [t - P.c_roi_start_ns + P.roi_start_ns[w] for t in times for w in WINDOWS]
-    assert list(feats["time"]) == expected
-    assert np.all(feats["spe_gain"] == GAIN)
-
-
-@pytest.mark.parametrize("w", WINDOWS)
-@pytest.mark.parametrize("where", ["pretrace", "roi"])
-def test_single_spe_time_amplitude_charge(w: int, where: str) -> None:
-    a, b = pretrace(w) if where == "pretrace" else roi(w)
-    p = (a + b) // 2 + 3
-    x = flat_record(100)
-    add_signal(x, SPE, p - H)
+def test_single_spe_in_pretrace_time_amplitude_charge() -> None:
+    x = noisy_record(2)
+    p = P.windows[0][0] + 5000
+    add_signal(x, SPE, p - 2)
     feats, peaks = run(x)
-    assert peaks.size == 1
-    pk = peaks[0]
-    assert pk["window"] == w and pk["region"] == (0 if where == "pretrace" else 1)
-    assert pk["time_ns"] == p * DT
-    assert pk["amplitude"] == SPE.max() and pk["charge"] == SPE.sum()
-    row = feats[w]
-    if where == "pretrace":
-        assert row["n_pretrace_peaks"] == 1 and row["pretrace_charge"] == SPE.sum()
-        assert row["onset_ns"] == -1
-    else:
-        assert row["n_roi_peaks"] == 1 and row["onset_ns"] == (p - a) * DT
-        assert row["charge"] == SPE.sum() and row["n_peaks_int"] == 1
-        assert row["pe"] == np.float32(SPE.sum() / GAIN)
+    pre = peaks[(peaks["region"] == dtypes.REGION_PRETRACE) & (peaks["window"] == 0)]
+    assert pre.size == 1 and feats["n_pretrace_peaks"][0] == 1
+    assert pre["time_ns"][0] == p * DT
+    assert abs(pre["charge"][0] - SPE.sum()) < 6 and abs(pre["amplitude"][0] - SPE.max()) < 3
 
 
-def test_below_threshold_and_threshold_exactly() -> None:
-    thr = int(P.spe_threshold_adc)
-    r0 = roi(dtypes.WINDOW_AC)[0]  # in the ROI: the pretrace (and so the baseline) stays flat
-    x = flat_record(100)
-    add_signal(x, spe_template(H, thr - 1), r0 + 200)
-    add_signal(x, spe_template(H, thr), r0 + 500)
-    _, peaks = run(x)
-    assert list(peaks["time_ns"]) == [(r0 + 500 + H) * DT]
+def test_the_threshold_is_in_units_of_the_noise() -> None:
+    """A pulse of 6 filtered-noise rms is found at 0.5 ADC of noise and not at 1.5 ADC."""
+    small = 0.4 * SPE  # 12 ADC*sample: the boxcar of 4 holds 11.6
+    found = []
+    for noise in (0.5, 1.5):
+        x = noisy_record(3, noise=noise)
+        add_signal(x, small, P.windows[0][0] + 4000)
+        feats, _ = run(x)
+        found.append(int(feats["n_pretrace_peaks"][0]))
+    assert found == [1, 0]
 
 
-@pytest.mark.parametrize("n_spe", [1, 2, 5, 17])
-def test_separated_spes_counted_in_pretrace(n_spe: int) -> None:
-    a, b = pretrace(dtypes.WINDOW_C)
-    positions = a + 100 + np.arange(n_spe) * (b - a - 200) // max(n_spe, 1)
-    x = flat_record(100)
-    for p in positions:
-        add_signal(x, SPE, p - H)
-    feats, peaks = run(x)
-    assert feats["n_pretrace_peaks"][dtypes.WINDOW_C] == n_spe
-    assert feats["pretrace_charge"][dtypes.WINDOW_C] == n_spe * SPE.sum()
-    assert feats["n_pretrace_peaks"][dtypes.WINDOW_AC] == 0
-    assert list(peaks["time_ns"]) == list(positions * DT)
+def test_noise_alone_makes_few_peaks_and_the_inverted_count_measures_them() -> None:
+    recs = [noisy_record(seed, noise=1.2) for seed in range(20)]
+    feats, peaks = run(*recs)
+    assert feats["n_pretrace_peaks"].mean() < 0.1 and feats["n_noise_peaks"].mean() < 0.1
+    assert np.count_nonzero(peaks["region"] == dtypes.REGION_NOISE) == feats["n_noise_peaks"].sum()
 
 
-def test_maxima_closer_than_separation_merge_into_highest() -> None:
-    sep = P.min_separation
-    x = flat_record(100)
-    p = 3000
-    x[p] -= 10  # three single-sample maxima, each closer than sep to the previous one
-    x[p + sep - 1] -= 12
-    x[p + 2 * (sep - 1)] -= 11
-    x[p + 2 * (sep - 1) + sep] -= 9  # far enough from the previous maximum: its own peak
-    _, peaks = run(x)
-    assert list(peaks["time_ns"]) == [(p + sep - 1) * DT, (p + 2 * (sep - 1) + sep) * DT]
-    assert list(peaks["amplitude"]) == [12, 9]
-
-
-def test_plateau_peak_sits_at_its_middle() -> None:
-    x = flat_record(100)
-    x[4000:4007] -= 8  # 7-sample plateau: one peak at the middle sample
-    _, peaks = run(x)
-    assert list(peaks["time_ns"]) == [4003 * DT]
-
-
-@pytest.mark.parametrize("w", WINDOWS)
-def test_scintillation_pulse_from_k_spes(w: int) -> None:
-    r0, _ = roi(w)
-    onset = r0 + 1234
-    k = 20
-    spacing = 2 * H + 1 + 3  # no overlap: K separate peaks, charges add exactly
-    x = flat_record(100)
-    for i in range(k):
-        add_signal(x, SPE, onset + i * spacing - H)
-    feats, _ = run(x)
-    row = feats[w]
-    assert row["onset_ns"] == (onset - r0) * DT
-    assert row["n_peaks_int"] == k and row["n_roi_peaks"] == k
-    assert row["charge"] == k * SPE.sum()
-    assert row["pe"] == np.float32(k * SPE.sum() / GAIN)
-
-
-def test_peaks_after_the_integration_window_do_not_count() -> None:
+def test_a_lone_dark_count_is_no_onset_a_train_is() -> None:
     w = dtypes.WINDOW_AC
-    r0, r1 = roi(w)
-    onset = r1 - 100  # late onset: the integration window runs past the ROI end
-    x = flat_record(100)
-    add_signal(x, SPE, onset - H)
-    add_signal(x, SPE, r1 + 200 - H)  # past the ROI, inside the integration window
-    add_signal(x, SPE, onset - H + P.integration + 50 - H)  # past the integration window
-    feats, peaks = run(x)
-    row = feats[w]
-    assert row["n_roi_peaks"] == 1 and row["n_peaks_int"] == 2
-    assert row["charge"] == 2 * SPE.sum()
-    assert np.count_nonzero((peaks["window"] == w) & (peaks["region"] == dtypes.REGION_ROI)) == 1
+    r0 = roi(w)[0]
+    x = noisy_record(4)
+    add_signal(x, SPE, r0 + 500)  # a dark count 1 us before the deposit
+    train = r0 + 1000
+    for k in range(6):
+        add_signal(x, SPE, train + 60 * k)
+    feats, _ = run(x)
+    assert feats["onset_ns"][w] == pytest.approx((train + 1 - r0) * DT, abs=4 * DT)
+    assert feats["n_roi_peaks"][w] == 7 and feats["n_peaks_int"][w] == 6
 
 
-def test_rise_times_of_a_step() -> None:
+def test_a_train_that_starts_before_the_roi_means_no_onset() -> None:
     w = dtypes.WINDOW_C
-    onset = roi(w)[0] + 300
-    x = flat_record(100)
-    x[onset] -= 50  # all charge in one sample: C(j) steps from 0 to Q at sample H of the window
+    r0 = roi(w)[0]
+    x = noisy_record(5)
+    for k in range(8):
+        add_signal(x, SPE, r0 - 150 + 60 * k)
     feats, _ = run(x)
-    row = feats[w]
-    t = {f: H + f for f in (0.1, 0.5, 0.9)}  # linear interpolation inside the step sample
-    assert row["rise_0_10_ns"] == pytest.approx(t[0.1] * DT, rel=1e-6)
-    assert row["rise_10_50_ns"] == pytest.approx((t[0.5] - t[0.1]) * DT, rel=1e-6)
-    assert row["rise_10_90_ns"] == pytest.approx((t[0.9] - t[0.1]) * DT, rel=1e-6)
+    assert feats["onset_ns"][w] == -1 and feats["n_roi_peaks"][w] >= 4
 
 
-def test_rise_times_of_a_ramp() -> None:
-    w = dtypes.WINDOW_AC
-    onset = roi(w)[0] + 500
-    spike, level, length = 10, 5, 1000  # a spike (the onset) then a flat level: a linear cumulative
-    x = flat_record(100)
-    x[onset] -= spike
-    x[onset + 1 : onset + 1 + length] -= level
+def test_a_bright_single_pulse_is_an_onset() -> None:
+    w = dtypes.WINDOW_C
+    r0 = roi(w)[0]
+    x = noisy_record(6, noise=0.3)
+    add_signal(x, 5 * SPE, r0 + 2000)  # 5 PE in one peak (a Cherenkov-like burst)
     feats, _ = run(x)
-    row = feats[w]
-    q = spike + level * length
-    assert row["charge"] == q
-    t = {f: H + 1 + (f * q - spike) / level for f in (0.1, 0.5, 0.9)}
-    assert row["rise_0_10_ns"] == pytest.approx(t[0.1] * DT, rel=1e-6)
-    assert row["rise_10_50_ns"] == pytest.approx((t[0.5] - t[0.1]) * DT, rel=1e-6)
-    assert row["rise_10_90_ns"] == pytest.approx((t[0.9] - t[0.1]) * DT, rel=1e-6)
+    assert feats["onset_ns"][w] >= 0 and feats["n_peaks_int"][w] == 1
+    sigma_pe = np.sqrt(0.3**2 + 1 / 12) * np.sqrt(P.integration) / GAIN  # the noise of the 3 us integral
+    assert feats["pe"][w] == pytest.approx(5.0, abs=3 * sigma_pe)
 
 
-def test_saturated_pulse_before_the_rois() -> None:
-    start, length = 3000, 10
-    x = flat_record(100)
-    x[start : start + length] = -128  # rail in the AC pretrace
+def test_a_fast_in_range_pulse_is_not_saturation_the_rail_is() -> None:
+    x = noisy_record(7)
+    p = P.windows[1][0] + 3000
+    add_signal(x, np.array([60.0, 125.0, 60.0]), p)  # 125 ADC above a 100 baseline: in range
     feats, _ = run(x)
-    last = start + length - 1
-    for w in WINDOWS:
-        assert feats["since_saturation_ns"][w] == (roi(w)[0] - last) * DT
-    assert feats["overflow"][dtypes.WINDOW_AC] and not feats["overflow"][dtypes.WINDOW_C]
-
-
-@pytest.mark.parametrize("excursion,saturated", [(int(P.saturation_adc), True), (int(P.saturation_adc) - 1, False)])
-def test_saturation_threshold_without_rail(excursion: int, saturated: bool) -> None:
-    x = flat_record(100)
-    p = roi(dtypes.WINDOW_C)[0] - 7  # in the C pretrace, 7 samples before the C ROI
-    x[p] -= excursion
+    assert np.all(feats["since_saturation_ns"] == -1)
+    x[p : p + 40] = -128  # a muon on the rail
     feats, _ = run(x)
-    expected = [(roi(w)[0] - p) * DT if saturated and p < roi(w)[0] else -1 for w in WINDOWS]
-    assert list(feats["since_saturation_ns"]) == expected
-    assert not feats["overflow"].any()
+    last = p + 39
+    assert feats["since_saturation_ns"][1] == (roi(1)[0] - last) * DT
+    assert feats["since_saturation_ns"][0] == -1  # after the AC ROI
 
 
-def test_saturation_inside_the_roi_does_not_count() -> None:
-    x = flat_record(100)
-    x[roi(dtypes.WINDOW_C)[0] + 10] = -128
+def test_a_clipped_flat_top_below_the_rail_is_saturation() -> None:
+    x = noisy_record(8)
+    p = P.windows[0][0] + 3000
+    x[p : p + 10] = 100 - int(P.saturation_adc) - 5  # a flat top (PMT base saturation) below the rail
     feats, _ = run(x)
-    assert feats["since_saturation_ns"][dtypes.WINDOW_C] == -1
-    assert feats["overflow"][dtypes.WINDOW_C]
+    assert feats["since_saturation_ns"][0] == (roi(0)[0] - (p + 9)) * DT
 
 
-@pytest.mark.parametrize("code", [-128, 127])
-def test_overflow_in_roi_and_integration_window(code: int) -> None:
-    w = dtypes.WINDOW_AC
-    r0, r1 = roi(w)
-    x = flat_record(100)
-    add_signal(x, SPE, r1 - 20 - H)  # late AC onset
-    x[r1 + 100] = code  # past the AC ROI, inside its integration window
-    x[P.windows[1][3] + 500] = code  # after the C ROI, no C onset: not a C overflow
+def test_a_pretrace_clipped_by_a_muon_borrows_the_other_baseline() -> None:
+    x = noisy_record(9, baseline=100.3)
+    pt0, pt1 = P.windows[1][:2]
+    x[pt0 + 200 : pt1 - 200] = -128  # most of the C pretrace on the rail
     feats, _ = run(x)
-    assert feats["overflow"][w]
-    x[r1 + 100] = 100
-    feats, _ = run(x)
-    assert not feats["overflow"].any()
+    assert abs(feats["baseline"][1] - 100.3) < 0.05
+    assert feats["baseline_quiet"][1] < 0.2 and feats["overflow"][1]
 
 
 def test_windows_are_processed_identically() -> None:
-    rng = np.random.default_rng(7)
-    ac, c = P.windows
-    offsets = rng.integers(100, ac[3] - ac[0] - 100, 12)
-    heights = rng.integers(5, 20, offsets.size)
-    x = flat_record(100)
+    x = noisy_record(10, noise=0.0)
     for w in WINDOWS:
-        start = P.windows[w][0]
-        for o, a in zip(offsets, heights, strict=True):
-            add_signal(x, spe_template(H, int(a)), start + o - H)
-        add_signal(x, np.full(30, 3), P.windows[w][2] + 700)  # a slow bump after the first ROI peaks
-    feats, peaks = run(x)
-    for name in dtypes.FEATURES.names:
-        if name not in ("time", "window"):
-            assert feats[name][0] == feats[name][1], name
-    shift = (c[0] - ac[0]) * DT
-    ac_peaks, c_peaks = peaks[peaks["window"] == 0], peaks[peaks["window"] == 1]
-    assert np.array_equal(ac_peaks["time_ns"] + shift, c_peaks["time_ns"])
-    assert np.array_equal(ac_peaks["charge"], c_peaks["charge"])
+        r0 = roi(w)[0]
+        for k in range(5):
+            add_signal(x, SPE, r0 + 700 + 50 * k)
+        add_signal(x, SPE, P.windows[w][0] + 3333)
+    feats, _ = run(x)
+    for name in ("baseline", "n_pretrace_peaks", "onset_ns", "charge", "n_peaks_int", "rise_10_90_ns"):
+        assert feats[name][0] == pytest.approx(feats[name][1], abs=1e-3), name
 
 
 def test_positive_polarity_mirrors_negative() -> None:
-    x = flat_record(100)
-    add_signal(x, SPE, roi(1)[0] + 40 - H)
+    x = noisy_record(11)
+    r0 = roi(1)[0]
+    for k in range(5):
+        add_signal(x, SPE, r0 + 400 + 50 * k)
     neg, _ = run(x)
-    pos_params = dataclasses.replace(P, polarity=1)
-    y = flat_record(-100)
-    add_signal(y, SPE, roi(1)[0] + 40 - H, polarity=1)
-    pos, _ = run(y, params=pos_params)
-    assert pos["baseline"][1] == -100.0
-    for name in ("onset_ns", "charge", "n_peaks_int", "rise_0_10_ns", "rise_10_90_ns"):
+    y = 2 * 100.3 - x - 200.6  # the mirror image about 0 of the same noise, baseline -100.3
+    pos, _ = run(y, params=dataclasses.replace(P, polarity=1))
+    assert pos["baseline"][1] == pytest.approx(-neg["baseline"][1], abs=0.02)
+    for name in ("onset_ns", "n_peaks_int", "n_roi_peaks"):
         assert pos[name][1] == neg[name][1]
+    assert pos["charge"][1] == pytest.approx(neg["charge"][1], rel=0.02)
 
 
-def test_input_checks() -> None:
+def test_input_checks_and_empty_input() -> None:
     ids, times = records_meta(1)
     with pytest.raises(ValueError, match="int8"):
         extract_features(np.zeros((1, P.n_samples), np.int16), ids, times, P, GAIN)
-    with pytest.raises(ValueError, match=str(P.n_samples)):
-        extract_features(np.zeros((1, 10), np.int8), ids, times, P, GAIN)
     with pytest.raises(ValueError, match="spe_gain"):
         extract_features(np.zeros((1, P.n_samples), np.int8), ids, times, P, 0.0)
-
-
-def test_read_only_input_is_accepted_and_untouched() -> None:
-    x = flat_record(100)
-    add_signal(x, SPE, roi(1)[0] + 40 - H)
-    raw = to_int8(x[None])
-    copy = raw.copy()
-    raw.flags.writeable = False  # records arrive as read-only message frames
-    ids, times = records_meta(1)
-    feats, _ = extract_features(raw, ids, times, P, GAIN)
-    assert np.array_equal(raw, copy) and feats["onset_ns"][1] == 40 * DT
-
-
-def test_no_records_give_empty_tables() -> None:
     ids, times = records_meta(0)
     feats, peaks = extract_features(np.zeros((0, P.n_samples), np.int8), ids, times, P, GAIN)
-    assert feats.dtype == dtypes.FEATURES and feats.size == 0
-    assert peaks.dtype == dtypes.PEAK and peaks.size == 0
+    assert feats.size == 0 and peaks.dtype == dtypes.PEAK

@@ -89,7 +89,7 @@ def make_dq() -> Callable[..., Message]:
         rows["triggers"] = 300
         defaults = {"trigger_rate_hz": 60.0, "baseline_adc": 100.0, "spe_mean_charge": 30.0, "line_gain": 1.0,
                     "afterglow_fraction": 0.07, "veto_fraction": 0.01, "beam_on_fraction": 1.0,
-                    "beam_power_mw": 1.4}
+                    "beam_power_mw": 1.4, "baseline_rms_adc": 0.8, "noise_peak_rate_hz": 100.0}
         for name, value in {**defaults, **values}.items():
             rows[name] = value
         return Message(stream="monitor", kind="dq", source="cuts", run=run, seq=seq, arrays={"dq": rows})

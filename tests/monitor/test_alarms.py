@@ -23,7 +23,8 @@ from monitor.model import MonitorModel
 def dq_row(**values: float) -> np.ndarray:
     row = np.zeros(1, dtypes.DQ)[0]
     inside = {"baseline_adc": 100.0, "spe_mean_charge": 30.0, "afterglow_fraction": 0.1, "veto_fraction": 0.01,
-              "linear_gate_fraction": 0.0, "overflow_fraction": 0.0, "trigger_rate_hz": 60.0, "line_gain": 1.0}
+              "linear_gate_fraction": 0.0, "overflow_fraction": 0.0, "trigger_rate_hz": 60.0, "line_gain": 1.0,
+              "baseline_rms_adc": 0.8, "noise_peak_rate_hz": 100.0}
     for name, value in {**inside, **values}.items():
         row[name] = value
     return row
@@ -33,7 +34,8 @@ def test_limits_come_from_the_config(cfg) -> None:  # noqa: ANN001
     limits = dq_limits(cfg)
     assert limits["baseline_adc"] == tuple(cfg.dq.baseline_adc)
     assert set(limits) == {"baseline_adc", "spe_mean_charge", "afterglow_fraction", "veto_fraction",
-                           "linear_gate_fraction", "overflow_fraction", "trigger_rate_hz", "line_gain"}
+                           "linear_gate_fraction", "overflow_fraction", "trigger_rate_hz", "line_gain",
+                           "baseline_rms_adc", "noise_peak_rate_hz"}
 
 
 @pytest.mark.parametrize(("field", "value", "severity"), [

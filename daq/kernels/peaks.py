@@ -1,0 +1,183 @@
+"""SPE-like peaks of a CsI record: a boxcar-filtered signal against a threshold in units of the noise.
+
+Definitions (``s_i = sign * polarity * (x_i - b_i)``, the signal above the baseline ``b_i = b0 + slope *
+(i - anchor)``, which follows the record's slope and is fractional, so thresholds act below one ADC code):
+
+* **filter**: ``F_k = sum(s_i, i = k .. k + L - 1)``, a boxcar of ``L`` samples set from the SPE shape
+  calibration (the length of best signal to noise for the measured pulse). For white noise of rms
+  ``sigma`` its rms is ``sigma * sqrt(L)``; the threshold is ``T = threshold_rms * sigma * sqrt(L)``.
+* **pre-selection** (speed): 8-sample block sums of the raw codes; a window of ``P = ceil(L / 8) + 1``
+  blocks (every boxcar fits in one) whose excess ``sum(s)`` reaches ``PRESELECT_RMS * sigma * sqrt(8 P)``
+  makes the samples from ``L`` before it to ``L`` after it a candidate range; only candidate ranges are
+  filtered, and ranges whose boxcar starts touch or overlap are one range. (A pulse the boxcar finds
+  almost always lifts its window that far; the tests measure the SPE efficiency.)
+* **peaks**: local maxima of ``F`` with ``F >= T`` (a plateau counts at its first sample). A maximum
+  joins the previous peak unless it is at least ``separation`` samples after it or ``F`` rose by at least
+  ``split_rms * sigma * sqrt(L)`` from its lowest value since; a joined maximum higher than the peak
+  moves the peak to it. Ranges apart are always separate peaks.
+* per peak: ``start`` = the boxcar start ``k`` of its maximum (the pulse's leading edge), ``index`` = the
+  sample of largest ``s`` in ``[k, k + L)``, ``amplitude`` = ``s`` there, ``charge`` = ``sum(s)`` over
+  ``[index - pre, index + post)`` (clipped to the record), the SPE charge window of the calibration.
+
+``sign = -1`` finds the peaks of the inverted signal: with symmetric noise, the noise peaks that the
+same threshold lets through in the pulse direction (the noise-peak rate of the data quality).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+SUM_BLOCK = 8  # samples per pre-selection block sum
+PRESELECT_RMS = 2.5
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def block_sums(x: np.ndarray, out: np.ndarray) -> None:
+    """Sums of the raw codes of each 8-sample block of ``x`` into ``out`` (int32, in place; the last,
+    partial block sums what there is)."""
+    n = x.shape[0]
+    nb = n // SUM_BLOCK
+    for j in range(nb):  # a constant width: vectorised
+        acc = 0
+        for i in range(SUM_BLOCK):
+            acc += np.int32(x[j * SUM_BLOCK + i])
+        out[j] = acc
+    if n % SUM_BLOCK:
+        acc = 0
+        for i in range(nb * SUM_BLOCK, n):
+            acc += np.int32(x[i])
+        out[nb] = acc
+
+
+def preselect_blocks(length: int) -> int:
+    """Blocks per pre-selection window for a boxcar of ``length``: every ``length``-window fits in one."""
+    return (length + SUM_BLOCK - 1) // SUM_BLOCK + 1
+
+
+@_jit
+def window_excess(sums: np.ndarray, n: int, blocks: int, polarity: int, b0: float, slope: float, anchor: float,
+                  acc: np.ndarray, out: np.ndarray) -> None:
+    """``out[j]`` = signal excess [ADC*sample] of the ``blocks``-block window starting at block ``j``, in the
+    pulse direction, over the baseline line (in place; ``acc`` is int32 scratch; windows that run past the
+    record end count the blocks there are)."""
+    nb = (n + SUM_BLOCK - 1) // SUM_BLOCK
+    acc[:nb] = 0
+    for m in range(blocks):  # shifted adds: each inner loop vectorises
+        for j in range(nb - m):
+            acc[j] += sums[j + m]
+    span = SUM_BLOCK * blocks
+    full = max(0, min(nb, (n - span) // SUM_BLOCK + 1))  # windows wholly inside the record
+    c0 = b0 + slope * (0.5 * (span - 1) - anchor)
+    dc = slope * SUM_BLOCK
+    for j in range(full):
+        out[j] = polarity * (acc[j] - span * (c0 + dc * j))
+    for j in range(full, nb):
+        w1 = min(n, j * SUM_BLOCK + span)
+        centre = 0.5 * (j * SUM_BLOCK + w1 - 1)
+        out[j] = polarity * (acc[j] - (w1 - j * SUM_BLOCK) * (b0 + slope * (centre - anchor)))
+
+
+@_jit
+def find_peaks(x: np.ndarray, excess: np.ndarray, a: int, e: int, polarity: int, sign: int, b0: float,
+               slope: float, anchor: float, sigma: float, shape: tuple, out: tuple, first: int) -> int:
+    """Peaks of ``x[a:e]`` (module docstring) appended to the scratch arrays ``out`` = (start, index,
+    amplitude, charge) from position ``first`` (in place); returns the new count.
+
+    ``excess`` = :func:`window_excess` of the record; ``sign`` = +1 for pulses, -1 for the inverted signal;
+    ``shape`` = (L, pre, post, separation, threshold_rms, split_rms).
+    """
+    L, pre, post, sep, thr_rms, split_rms = shape
+    n = x.shape[0]
+    e = min(e, n)
+    a = max(a, 0)
+    count = first
+    if e - a < L or sigma <= 0:
+        return count
+    pol = polarity * sign
+    blocks = (L + SUM_BLOCK - 1) // SUM_BLOCK + 1
+    span = SUM_BLOCK * blocks
+    sig_f = sigma * math.sqrt(L)
+    thr = thr_rms * sig_f
+    rise_split = split_rms * sig_f
+    pre_thr = sign * PRESELECT_RMS * sigma * math.sqrt(span)
+    have = False
+    last_k, last_f, valley = -1, 0.0, 0.0
+    j = a // SUM_BLOCK
+    j_end = (e - 1) // SUM_BLOCK
+    done = a  # the filter has been evaluated for boxcar starts below this
+    while j <= j_end:
+        if sign > 0:
+            while j <= j_end and excess[j] < pre_thr:
+                j += 1
+        else:
+            while j <= j_end and excess[j] > pre_thr:
+                j += 1
+        if j > j_end:
+            break
+        u = max(a, j * SUM_BLOCK - L, done)
+        v = min(e, j * SUM_BLOCK + span + L)
+        j += 1
+        while j <= j_end and j * SUM_BLOCK - L <= v - L + 1:  # one range while the boxcar starts stay contiguous
+            if sign * excess[j] >= sign * pre_thr:
+                v = min(e, j * SUM_BLOCK + span + L)
+            j += 1
+        if u > done:  # a gap since the last range: F was low there, a new peak whatever the distance
+            valley = -1e30
+        if v - u < L:
+            done = max(done, v - L + 1)
+            continue
+        acc = 0
+        for i in range(u, u + L):
+            acc += np.int64(x[i])
+        half = 0.5 * (L - 1)
+        base_l = L * (b0 + slope * (u + half - anchor))
+        step = L * slope
+        f_k = pol * (acc - base_l)
+        prev = -1e30
+        for k in range(u, v - L + 1):
+            if k > u:
+                acc += np.int64(x[k + L - 1]) - np.int64(x[k - 1])
+                base_l += step
+                prev = f_k
+                f_k = pol * (acc - base_l)
+            if f_k < valley:
+                valley = f_k
+            if f_k < thr or f_k <= prev:
+                continue
+            if k + 1 <= v - L:  # a maximum only if F does not rise further at k + 1
+                nxt = pol * (acc + np.int64(x[k + L]) - np.int64(x[k]) - base_l - step)
+                if nxt > f_k:
+                    continue
+            if have and k - last_k < sep and f_k - valley < rise_split:
+                if f_k > last_f:  # the peak moves to the higher maximum
+                    last_k, last_f = k, f_k
+                    _set_peak(x, out, count - 1, k, L, pre, post, pol, b0, slope, anchor)
+                valley = f_k
+                continue
+            _set_peak(x, out, count, k, L, pre, post, pol, b0, slope, anchor)
+            count += 1
+            have, last_k, last_f, valley = True, k, f_k, f_k
+        done = v - L + 1
+    return count
+
+
+@_jit
+def _set_peak(x: np.ndarray, out: tuple, m: int, k: int, L: int, pre: int, post: int, pol: int, b0: float,
+              slope: float, anchor: float) -> None:
+    n = x.shape[0]
+    best, best_s = k, -1e30
+    for i in range(k, min(n, k + L)):
+        s = pol * (x[i] - (b0 + slope * (i - anchor)))
+        if s > best_s:
+            best, best_s = i, s
+    c0, c1 = max(0, best - pre), min(n, best + post)
+    sx = 0
+    for i in range(c0, c1):
+        sx += np.int64(x[i])
+    out[0][m], out[1][m], out[2][m] = k, best, best_s
+    out[3][m] = pol * (sx - (c1 - c0) * (b0 + slope * (0.5 * (c0 + c1 - 1) - anchor)))

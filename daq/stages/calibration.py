@@ -1,0 +1,295 @@
+"""The SPE calibration of a run: pulse shape, charge window and gain, block after block.
+
+What it measures, from the quiet pretraces (``features.calibration_max_pretrace_peaks``), after each block of
+``GAIN_BLOCK`` trigger ids (:mod:`daq.stages.building`); block ``b`` is reconstructed with the
+calibration of the blocks before it, so features do not depend on how records were batched:
+
+* **shape**: the mean pulse of isolated SPE peaks (:func:`daq.kernels.spe_shape.accumulate_template`);
+  at ``features.spe_shape_peaks`` peaks, and again at each doubling, it sets the filter length, the
+  charge window and the peak separation (:func:`daq.kernels.spe_shape.derive_window`).
+* **gain** through the measured response: a peak finder sees only the SPEs above its threshold, and
+  measures each with the noise its own choice of maximum favours, so the mean charge of found peaks is
+  not the SPE mean charge. Into a copy of each block's quiet pretraces, ``features.spe_injections``
+  pulses per pretrace of the measured shape are injected, with charges uniform from 0.05 to 3 times the
+  current gain, and found again with the same kernels: the response (found-charge distribution per true
+  charge, efficiency included). The found-charge spectrum of isolated pretrace peaks (minus that of the
+  noise peaks of the inverted pretrace: with symmetric noise they are the false peaks among them) is
+  fitted with Polya (gamma) SPE charges of free mean and spread, plus a free fraction of two
+  photoelectrons in one peak, folded through that response (:func:`fit_gain`). Assumptions: SPE
+  charges are Polya distributed (below the threshold the fit extrapolates with that shape), the mean
+  pulse is the shape of every SPE, the noise is symmetric.
+* statistics: the last ``features.spe_gain_peaks`` isolated data peaks (and the injections of their
+  blocks) make the estimate.
+
+A calibration carries over to the next run (:meth:`SpeCalibration.to_dict` / ``from_dict``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from daq import dtypes
+from daq.config import Config
+from daq.kernels import features, spe_shape
+from daq.kernels.features import FeatureParams, SpeWindow
+
+INITIAL_SPREAD = 0.4
+MIN_DATA_PEAKS = 200
+MIN_FOUND_INJECTED = 100
+SEED = 0x5E7E45
+# quiet pretraces per block that get injected pulses: each costs the features of a whole record again,
+# so all of them made the builder 7x slower (415 against 57 us per trigger); the response statistics
+# accumulate over the blocks of features.spe_gain_peaks anyway
+INJECT_WINDOWS = 8
+
+
+@dataclass(frozen=True)
+class SpeCalibration:
+    """The SPE calibration in use: gain [ADC*sample], relative spread, window, mean pulse (unit sum)."""
+
+    gain: float
+    spread: float
+    window: SpeWindow
+    template: np.ndarray | None = None
+    shape_peaks: int = 0
+
+    def to_dict(self) -> dict:
+        return {"gain": self.gain, "spread": self.spread, "window": [self.window.length, self.window.pre,
+                self.window.post, self.window.separation], "shape_peaks": self.shape_peaks,
+                "template": None if self.template is None else [float(v) for v in self.template]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SpeCalibration:
+        t = d.get("template")
+        return cls(float(d["gain"]), float(d["spread"]), SpeWindow(*(int(v) for v in d["window"])),
+                   None if t is None else np.asarray(t, dtype=float), int(d.get("shape_peaks", 0)))
+
+
+def window_lines(feats: np.ndarray, params: FeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value, slope [ADC/sample], anchor sample) of each window's baseline line."""
+    centre = np.array([0.5 * (w[0] + w[1] - 1) for w in params.windows])[feats["window"].astype(np.int64)]
+    return (feats["baseline"].astype(float), feats["baseline_slope"].astype(float) * params.sample_ns / 1000.0,
+            centre)
+
+
+def isolated(peaks: np.ndarray, keys: np.ndarray, guard_ns: float) -> np.ndarray:
+    """Mask of ``peaks`` (sorted by key then time) with no other of the same key within ``guard_ns``."""
+    if peaks.size == 0:
+        return np.zeros(0, bool)
+    t = peaks["time_ns"]
+    same_prev = np.r_[False, keys[1:] == keys[:-1]]
+    gap_prev = np.r_[np.inf, np.diff(t).astype(float)]
+    same_next = np.r_[keys[1:] == keys[:-1], False]
+    gap_next = np.r_[np.diff(t).astype(float), np.inf]
+    return (~same_prev | (gap_prev >= guard_ns)) & (~same_next | (gap_next >= guard_ns))
+
+
+class SpeCalibrator:
+    """Running SPE calibration of one run (module docstring)."""
+
+    def __init__(self, cfg: Config, params: FeatureParams, start: SpeCalibration | None = None) -> None:
+        f = cfg.features
+        self.params = params
+        self.quiet_max = cfg.features.calibration_max_pretrace_peaks
+        self.shape_target = max(1, f.spe_shape_peaks)
+        self.gain_peaks = max(1, f.spe_gain_peaks)
+        self.injections = max(0, f.spe_injections)
+        self.min_separation = max(1, round(f.peak_min_separation_ns / params.sample_ns))
+        self.calibration = start or SpeCalibration(f.spe_gain_initial, INITIAL_SPREAD, params.initial_window)
+        self.template_sum = np.zeros(spe_shape.TEMPLATE_BEFORE + spe_shape.TEMPLATE_AFTER)
+        self.template_peaks = 0
+        self.next_shape = self.shape_target  # peaks of the next mean pulse
+        self.stats: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque()
+        self.baseline = float("nan")  # for records whose pretraces are both clipped
+
+    def warm(self) -> None:
+        """Compile the calibration's kernels (and load the fit) before data: never a JIT pause mid-run."""
+        import scipy.optimize  # noqa: F401
+
+        n = self.params.n_samples
+        one = np.zeros(1, np.int64)
+        width = spe_shape.TEMPLATE_BEFORE + spe_shape.TEMPLATE_AFTER
+        spe_shape.accumulate_template(np.zeros((1, n), np.int8), one, one + width, np.zeros(1), np.zeros(1),
+                                      np.zeros(1), self.params.polarity, np.zeros(0), np.zeros(width))
+        spe_shape.inject_pulses(np.zeros((1, n), np.int8), one, one + width, np.ones(1), np.ones(width) / width,
+                                self.params.polarity)
+
+    @property
+    def value(self) -> float:
+        """The SPE gain in use [ADC*sample]."""
+        return self.calibration.gain
+
+    def block_done(self, block: int, csi: np.ndarray, feats: np.ndarray, peaks: np.ndarray) -> None:
+        """Update the calibration with one complete block (its records, FEATURES and PEAK rows)."""
+        cal, p = self.calibration, self.params
+        quiet = feats[(feats["n_pretrace_peaks"] <= self.quiet_max) & (feats["baseline_quiet"] > 0)]
+        if len(quiet):
+            self.baseline = float(np.median(quiet["baseline"]))
+        keys_quiet = quiet["trigger_id"] * 2 + quiet["window"]
+        pre = peaks[np.isin(peaks["region"], (dtypes.REGION_PRETRACE, dtypes.REGION_NOISE))]
+        pre = pre[np.isin(pre["trigger_id"] * 2 + pre["window"], keys_quiet)]
+        pre = pre[np.lexsort((pre["time_ns"], pre["trigger_id"] * 2 + pre["window"]))]
+        keys = pre["trigger_id"] * 2 + pre["window"]
+        w = cal.window
+        guard = (w.pre + w.post + w.length) * p.sample_ns
+        alone = isolated(pre, keys, guard)
+        pos = alone & (pre["region"] == dtypes.REGION_PRETRACE)
+        neg = alone & (pre["region"] == dtypes.REGION_NOISE)
+        q_pos, q_neg = pre["charge"][pos].astype(float), pre["charge"][neg].astype(float)
+        self._shape(csi, feats, pre, keys, alone & (pre["region"] == dtypes.REGION_PRETRACE))
+        injected = np.zeros((0, 2))
+        if self.injections and cal.template is not None:
+            injected = self._inject(block, csi, feats, quiet, pre, keys)
+        self.stats.append((q_pos, q_neg, injected))
+        while len(self.stats) > 1 and sum(len(d[0]) for d in list(self.stats)[1:]) >= self.gain_peaks:
+            self.stats.popleft()
+        self._update()
+
+    def _shape(self, csi: np.ndarray, feats: np.ndarray, pre: np.ndarray, keys: np.ndarray, single: np.ndarray) -> None:
+        p, cal = self.params, self.calibration
+        guard = (spe_shape.TEMPLATE_AFTER + spe_shape.TEMPLATE_BEFORE) * p.sample_ns
+        wide = isolated(pre, keys, guard) & single
+        q = pre["charge"]
+        sel = pre[wide & (q > 0.4 * cal.gain) & (q < 2.5 * cal.gain)]
+        if sel.size == 0:
+            return
+        row_of = {int(k): i for i, k in enumerate(feats["trigger_id"] * 2 + feats["window"])}
+        rows = np.array([row_of[int(k)] for k in sel["trigger_id"] * 2 + sel["window"]])
+        b0, slope, anchor = window_lines(feats[rows], p)
+        reference = cal.template if cal.template is not None else np.zeros(0)
+        spe_shape.accumulate_template(np.ascontiguousarray(csi), (rows // 2).astype(np.int64),
+                                      np.round(sel["time_ns"] / p.sample_ns).astype(np.int64), b0, slope, anchor,
+                                      p.polarity, reference, self.template_sum)
+        self.template_peaks += sel.size
+        if self.template_peaks >= self.next_shape:  # a new mean pulse; the next one aligned on it
+            self.next_shape = min(2 * self.next_shape, 16 * self.shape_target)
+            length, pre_s, post, sep, _ = spe_shape.derive_window(self.template_sum, self.min_separation)
+            template = spe_shape.clean_template(self.template_sum, pre_s, post)
+            self.calibration = replace(self.calibration, window=SpeWindow(length, pre_s, post, sep),
+                                       template=template, shape_peaks=self.template_peaks)
+            self.template_sum[:] = 0.0
+            self.template_peaks = 0
+
+    def _inject(self, block: int, csi: np.ndarray, feats: np.ndarray, quiet: np.ndarray, pre: np.ndarray,
+                keys: np.ndarray) -> np.ndarray:
+        """Rows (injected charge, found charge or NaN) [ADC*sample] of one block's injections."""
+        p, cal = self.params, self.calibration
+        rng = np.random.default_rng([SEED, block])
+        w = cal.window
+        guard = w.pre + w.post + w.length + spe_shape.TEMPLATE_BEFORE
+        recs, where = [], []
+        if len(quiet) > INJECT_WINDOWS:  # a sample of the block's quiet pretraces: the response is a slow
+            quiet = quiet[np.sort(rng.choice(len(quiet), INJECT_WINDOWS, replace=False))]  # average over blocks
+        for k, win in zip(quiet["trigger_id"] * 2 + quiet["window"], quiet["window"], strict=True):
+            pt0, pt1 = p.windows[int(win)][:2]
+            slot = (pt1 - pt0) // self.injections
+            if slot <= 2 * guard:
+                continue
+            taken = np.round(pre["time_ns"][keys == k] / p.sample_ns)
+            for i in range(self.injections):
+                pos = pt0 + i * slot + guard + int(rng.integers(0, slot - 2 * guard))
+                if taken.size == 0 or np.min(np.abs(taken - pos)) >= guard:
+                    recs.append(int(k))
+                    where.append(pos)
+        if not recs:
+            return np.zeros((0, 2))
+        trig = np.asarray(recs) // 2
+        ids = feats["trigger_id"][::2]
+        rec_index = np.searchsorted(ids, trig)
+        use, local = np.unique(rec_index, return_inverse=True)
+        copy = np.array(csi[use])
+        charge = cal.gain * rng.uniform(RESPONSE_U[0], RESPONSE_U[-1], len(recs))
+        spe_shape.inject_pulses(copy, local.astype(np.int64), np.asarray(where, np.int64), charge, cal.template,
+                                p.polarity)
+        _, p2 = features.extract_features(copy, ids[use], feats["time"][::2][use], p, cal.gain, w, self.baseline)
+        found = p2[np.isin(p2["region"], (dtypes.REGION_PRETRACE, dtypes.REGION_NOISE))]
+        found = found[np.lexsort((found["time_ns"], found["trigger_id"] * 2 + found["window"]))]
+        alone = isolated(found, found["trigger_id"] * 2 + found["window"], (w.pre + w.post + w.length) * p.sample_ns)
+        found = found[alone & (found["region"] == dtypes.REGION_PRETRACE)]  # as the data peaks are chosen
+        out = np.full((len(recs), 2), np.nan)
+        out[:, 0] = charge
+        tol = (w.length + 2) * p.sample_ns
+        fkey = found["trigger_id"] * 2 + found["window"]
+        for m, (key, pos) in enumerate(zip(recs, where, strict=True)):
+            sel = found[fkey == key]
+            if sel.size == 0:
+                continue
+            d = np.abs(sel["time_ns"] - pos * p.sample_ns)
+            j = int(np.argmin(d))
+            if d[j] <= tol:
+                out[m, 1] = sel["charge"][j]
+        return out
+
+    def _update(self) -> None:
+        q_pos = np.concatenate([d[0] for d in self.stats])
+        q_neg = np.concatenate([d[1] for d in self.stats])
+        cal = self.calibration
+        if q_pos.size - q_neg.size < MIN_DATA_PEAKS:
+            return
+        if cal.template is None or not self.injections:
+            if cal.template is None:
+                m = (q_pos.sum() - q_neg.sum()) / (q_pos.size - q_neg.size)
+                if m > 0:
+                    self.calibration = replace(cal, gain=float(m))
+            return
+        inj = np.concatenate([d[2] for d in self.stats])
+        if np.count_nonzero(np.isfinite(inj[:, 1])) < MIN_FOUND_INJECTED:
+            return
+        fit = fit_gain(q_pos, q_neg, inj, cal.gain, cal.spread)
+        if fit is not None:
+            self.calibration = replace(cal, gain=fit[0], spread=fit[1])
+
+
+RESPONSE_U = np.linspace(0.05, 3.0, 60)  # injected charges / gain: bins of the response
+MEASURED_U = np.linspace(-0.6, 3.6, 85)  # found charges / gain: bins of the spectra
+
+
+def fit_gain(q_pos: np.ndarray, q_neg: np.ndarray, injected: np.ndarray, gain: float,
+             spread: float) -> tuple[float, float] | None:
+    """(gain, spread) of the Polya (gamma) SPE charges whose found-charge spectrum, through the measured
+    response, matches the data's: ``q_pos`` the isolated pretrace peaks' charges, ``q_neg`` those of the noise
+    peaks (subtracted), ``injected`` rows (true charge, found charge or NaN) of the injections. A second
+    component at twice the gain (two photoelectrons in one peak) has a free fraction. None if it fails."""
+    from scipy.optimize import least_squares
+    from scipy.special import gammainc
+
+    true_edges = gain * RESPONSE_U
+    meas_edges = gain * MEASURED_U
+    q_true, q_found = injected[:, 0], injected[:, 1]
+    j = np.clip(np.searchsorted(true_edges, q_true, side="right") - 1, 0, true_edges.size - 2)
+    n_inj = np.bincount(j, minlength=true_edges.size - 1).astype(float)
+    ok = np.isfinite(q_found)
+    i = np.searchsorted(meas_edges, q_found[ok], side="right") - 1
+    inside = (i >= 0) & (i < meas_edges.size - 1)
+    resp = np.zeros((meas_edges.size - 1, true_edges.size - 1))
+    np.add.at(resp, (i[inside], j[ok][inside]), 1.0)
+    resp /= np.maximum(n_inj, 1.0)[None, :]
+    d_pos = np.histogram(q_pos, meas_edges)[0].astype(float)
+    d_neg = np.histogram(q_neg, meas_edges)[0].astype(float)
+    data, var = d_pos - d_neg, d_pos + d_neg + 1.0
+    n_data = data.sum()
+    if not n_data > 0:
+        return None
+
+    def probs(mean: float, cv: float) -> np.ndarray:
+        k = 1.0 / cv**2
+        cdf = gammainc(k, np.maximum(true_edges, 0.0) * k / mean)
+        return np.diff(cdf)
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        g, cv, f2, norm = x
+        p = (1 - f2) * probs(g, cv) + f2 * probs(2 * g, cv / math.sqrt(2))
+        return (norm * n_data * (resp @ p) - data) / np.sqrt(var)
+
+    start = np.array([gain, min(max(spread, 0.1), 0.9), 0.01, 1.0])
+    try:
+        res = least_squares(residual, start, bounds=([0.3 * gain, 0.05, 0.0, 0.1], [1.5 * gain, 1.0, 0.3, 10.0]))
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    if not res.success:
+        return None
+    return float(res.x[0]), float(res.x[1])
