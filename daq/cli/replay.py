@@ -66,8 +66,9 @@ def input_run_number(info: InputFile) -> int:
 
 
 def replay_config(infos: list[InputFile], config_path: str | None, out_dir: Path, ipc_dir: Path, speed: float,
-                  raw: str = "link") -> Config:
-    """The input's config (or ``config_path``) with the replay backends, inputs, output and private endpoints."""
+                  ) -> tuple[Config, tuple[str, ...]]:
+    """The input's config (or ``config_path``) with the replay backends, inputs, output and private
+    endpoints; and the raw channels that config records (``--raw copy`` copies them after the run)."""
     if config_path:
         cfg = config_mod.load(config_path)
     else:
@@ -83,15 +84,17 @@ def replay_config(infos: list[InputFile], config_path: str | None, out_dir: Path
     if speed >= MAX_SPEED:  # big messages, few of them in flight
         run["batch_max_triggers"] = max(cfg.run.batch_max_triggers, MAX_BATCH)
         overrides["endpoints"] = {"lossless_hwm": min(cfg.endpoints.lossless_hwm, MAX_HWM)}
-    if raw != "copy":  # linked after the run (daq.runfile.raw_links), or left out
-        overrides["recorder"] = {"raw_csi": False, "raw_veto": False}
+    # the raw waveforms never travel through the pipeline to the recorder: they are linked or copied
+    # after the run (daq.runfile.raw_links), or left out
+    channels = tuple(c for c, on in (("csi", cfg.recorder.raw_csi), ("veto", cfg.recorder.raw_veto)) if on)
+    overrides["recorder"] = {"raw_csi": False, "raw_veto": False}
     # every process local, no second metrics server beside a live DAQ; a busy analysis host is not
     # a hung process, and a process that does die ends the replay (a restart would lose records)
     sup = {"heartbeat_timeout_s": max(cfg.supervisor.heartbeat_timeout_s, REPLAY_HEARTBEAT_TIMEOUT_S)}
     sup.update({k: v for k, v in (("remote", []), ("metrics_port", 0), ("restart_policy", "stop"))
                 if hasattr(cfg.supervisor, k)})
     overrides["supervisor"] = sup
-    return config_mod.with_ipc_endpoints(config_mod.with_overrides(cfg, overrides), ipc_dir)
+    return config_mod.with_ipc_endpoints(config_mod.with_overrides(cfg, overrides), ipc_dir), channels
 
 
 class Progress:
@@ -129,8 +132,9 @@ def run_replay(run_file: str, config_path: str | None = None, speed: float = MAX
                ) -> dict[str, Any]:
     """Replay ``run_file`` (and its sub-runs); returns the summary (see docs/replay.md).
 
-    ``raw``: ``link`` makes the output's raw waveforms virtual datasets over the inputs' rows
-    (:mod:`daq.runfile.raw_links`), ``copy`` writes them again through the recorder, ``none`` leaves them out.
+    ``raw``: ``link`` makes the output's raw waveforms virtual datasets over the inputs' rows, ``copy``
+    copies them (the inputs' stored chunks as they are where they line up; :mod:`daq.runfile.raw_links`),
+    ``none`` leaves them out.
 
     ``announce``: say on stderr how a GUI can watch the replay. ``observer(supervisor)`` is
     called every poll during the run (benchmarks sample it)."""
@@ -200,12 +204,12 @@ def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str
          announce: bool, observer: Callable[[Any], None] | None, out_dir: Path, work: Path) -> dict[str, Any]:
     from daq.control.summary import run_summary
     from daq.control.supervisor import Supervisor, SupervisorError
-    from daq.runfile.raw_links import link_raw
+    from daq.runfile.raw_links import copy_raw, link_raw
 
     span_in = _first_last_span(infos)
     ipc = Path(tempfile.mkdtemp(prefix="svr"))
     try:
-        cfg = replay_config(infos, config_path, out_dir, ipc, speed, raw)
+        cfg, channels = replay_config(infos, config_path, out_dir, ipc, speed)
         bad = [i for i in infos if i.error is None and i.n_samples != cfg.digitizer.n_samples]
         if bad:
             raise UsageError(f"{bad[0].path}: raw records of {bad[0].n_samples} samples, the config has "
@@ -262,11 +266,13 @@ def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str
     recorded = Path(sup.run_file)
     inputs = [i.path for i in infos if i.error is None]
     linked = link_raw(recorded, inputs, final_dir=out_dir) if raw == "link" else {}
+    copied = copy_raw(recorded, inputs, channels, cfg.recorder.compression, cfg.recorder.chunk_records) \
+        if raw == "copy" else {}
     if problems:
         _mark_damaged_input(recorded, problems)
     final = out_dir / recorded.name
     publish(recorded, final)
-    seconds += time.monotonic() - t_link  # the output is complete only once linked
+    seconds += time.monotonic() - t_link  # the output is complete only once linked or copied
     n, span = _span_s(final)
     summary = run_summary(final)
     with open_run(final) as f:
@@ -276,7 +282,7 @@ def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str
         "input": lineage["inputs"], "input_run_number": lineage["input_run_number"],
         "triggers": n, "input_triggers": total, "seconds": round(seconds, 3), "recorded_span_s": round(span, 3),
         "realtime_factor": round(span / seconds, 2) if seconds > 0 else None,
-        "speed": lineage["replay_speed"], "raw": raw, "raw_linked_segments": linked,
+        "speed": lineage["replay_speed"], "raw": raw, "raw_linked_segments": linked, "raw_copied_chunks": copied,
         "exit_status": summary["exit_status"], "error": sup.error,
         "stopped_at": problems, "interrupted": bool(stop["n"]), "lineage": file_lineage, "summary": summary,
     }
@@ -361,7 +367,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                                  "never a live run directory (default: replay/ beside the input)")
     r.add_argument("--raw", choices=MODES, default="link",
                    help="raw waveforms of the output: link = virtual datasets reading the input's rows (default; "
-                        "as fast as none), copy = written again (self-contained, slower), none = left out")
+                        "as fast as none), copy = the input's stored chunks copied (self-contained), none = left out")
     r.add_argument("--no-raw", action="store_true", help="the same as --raw none")
     r.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     r.set_defaults(func=cmd_replay)

@@ -1,5 +1,7 @@
 """Pure functions over arrays: the numba feature kernels and their numpy reference, veto hits,
-cuts, the SPE-gain estimate, beam exposure.
+cuts, the SPE-gain estimate, beam exposure, and the raw-chunk coders (``raw_chunks``: Huffman
+codes of raw samples as zstd frames or zlib streams, with HDF5's Fletcher-32; ``huffman``,
+``zstd_literals``, ``deflate_literals``).
 
 A kernel takes and returns numpy (structured) arrays and frozen parameter records, does no
 I/O, reads no config and says in its docstring when it works in place. Parameters are built

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ from daq.hardware.protocols import RunParameters
 from daq.kernels.exposure import gwhr
 from daq.ops.heap import release_free_memory
 from daq.processes.node import Node
-from daq.runfile import RunFileError, RunFileWriter, check_free_space, open_run, run_file_path, run_files
+from daq.runfile import RunFileError, RunFileWriter, check_free_space, open_run, raw_codecs, run_file_path, run_files
 from daq.stages import accounting
 from daq.wire import transport
 from daq.wire.envelope import Message
@@ -59,6 +58,9 @@ class Recorder(Node):
                                        cfg.endpoints.max_data_bytes)
         self.writer: RunFileWriter | None = None
         self._zero()
+        # compile (or load from cache) the raw-chunk encoder now, not on the first chunk: a JIT pause
+        # inside a run outlasts the heartbeat timeout
+        raw_codecs.warm(cfg.recorder.compression)
 
     def _zero(self) -> None:
         self.recorded = 0
@@ -180,7 +182,7 @@ class Recorder(Node):
 
     def on_tick(self) -> None:
         w = self.writer
-        if w is not None and time.monotonic() - w.last_flush >= self.cfg.run.flush_interval_s:
+        if w is not None and w.flush_due(self.cfg.run.flush_interval_s):  # on a raw chunk boundary if it can
             try:
                 w.flush()
                 release_free_memory()  # freed chunk buffers would otherwise stay resident (fragmentation)

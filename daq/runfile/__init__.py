@@ -2,7 +2,9 @@
 
 Modules: ``files`` (the layout, opening, sub-run discovery), ``tables`` (reading rows and
 attributes of a cut-short file), ``writer`` (the recorder's appender, free-space reserve),
-``raw_links`` (replay outputs whose raw waveforms are virtual datasets over their input),
+``raw_codecs`` (the raw-waveform codecs: declared filters, chunks coded by the recorder and
+written with ``write_direct_chunk``), ``raw_links`` (replay outputs whose raw waveforms are
+virtual datasets over their input, or chunks copied from it),
 ``export`` (selected events for the fit), ``integrity`` (every chunk read against its checksum:
 ``sevens verify``), ``outputs`` (writing an output without ever replacing an input). The names
 below are the package's public face.
@@ -21,16 +23,9 @@ from daq.runfile.files import (
     run_files,
     units_of,
 )
+from daq.runfile.raw_codecs import compression_options
 from daq.runfile.tables import H5_ERRORS, read_rows, readable_attrs
-from daq.runfile.writer import (
-    UNCLOSED,
-    DiskFullError,
-    RunFileWriter,
-    check_free_space,
-    compression_options,
-    free_bytes,
-    write_failure,
-)
+from daq.runfile.writer import UNCLOSED, DiskFullError, RunFileWriter, check_free_space, free_bytes, write_failure
 
 __all__ = [
     "H5_ERRORS", "LAYOUT_VERSION", "RAW", "TABLES", "UNCLOSED", "DiskFullError", "RunFileError", "RunFileWriter",

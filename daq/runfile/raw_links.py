@@ -1,13 +1,20 @@
-"""The raw waveforms of a replay's output: linked to its inputs, not copied.
+"""The raw waveforms of a replay's output: linked to its inputs, or copied from them chunk by chunk.
 
-A replay changes features, cuts and calibration, never the recorded samples, so by default
-(``sevens replay --raw link``) the output's ``/raw/csi`` and ``/raw/veto`` are HDF5 virtual
-datasets: row i reads the input row of the output's trigger i. They read like any other
-dataset, cost nothing to write, and keep the replay as fast as one without raw waveforms
-(docs/performance.md, "Replay"). The source paths are stored relative to the output file, so
-moving the output and input directories together keeps the link. An input that is no longer
-where the link says would read as zeros (HDF5's fill value), so every reader of raw waveforms
-here checks :func:`daq.runfile.missing_raw_sources` first.
+A replay changes features, cuts and calibration, never the recorded samples, so the raw
+waveforms skip the pipeline's recorder and are added to the output after the run:
+
+- ``sevens replay --raw link`` (default, :func:`link_raw`): ``/raw/csi`` and ``/raw/veto`` are
+  HDF5 virtual datasets: row i reads the input row of the output's trigger i. They read like any
+  other dataset, cost nothing to write, and keep the replay as fast as one without raw waveforms
+  (docs/performance.md, "Replay"). The source paths are stored relative to the output file, so
+  moving the output and input directories together keeps the link. An input that is no longer
+  where the link says would read as zeros (HDF5's fill value), so every reader of raw waveforms
+  here checks :func:`daq.runfile.missing_raw_sources` first.
+- ``--raw copy`` (:func:`copy_raw`): a self-contained copy. Where a chunk of the output holds
+  exactly the rows of one chunk of an input (the usual case: the replayed rows keep their
+  order, and a skipped damaged chunk keeps the rest aligned), its stored bytes are copied as
+  they are (``read_direct_chunk`` / ``write_direct_chunk``, filter mask and checksum included;
+  the checksum is verified first). Other chunks are read and encoded again.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import h5py
 import numpy as np
 
 from daq.runfile.files import RAW, RunFileError, open_run
+from daq.runfile.raw_codecs import DIRECT, ChunkEncoder, checksum_ok, compression_options, filters
 from daq.runfile.tables import read_rows
 
 MODES = ("link", "copy", "none")
@@ -95,3 +103,97 @@ def link_raw(output: Path, inputs: list[Path], final_dir: Path | None = None) ->
                                   "not a copy; it reads as zeros if they are moved apart from this file")
             linked[channel] = len(segments)
     return linked
+
+
+def _same_layout(sources: list[h5py.Dataset]) -> bool:
+    """True if every source stores chunks that can be copied as they are into one dataset: chunked
+    alike, one filter pipeline ending in Fletcher-32 (a file without raw checksums is encoded again)."""
+    first = sources[0]
+    if any(ds.is_virtual or not ds.chunks for ds in sources) or not first.fletcher32:
+        return False
+    return all(ds.chunks == first.chunks and filters(ds) == filters(first) for ds in sources)
+
+
+def _create_like(out: h5py.File, name: str, source: h5py.Dataset, n: int) -> h5py.Dataset:
+    """A dataset ``name`` of ``n`` rows with the creation properties (chunks, filters) of ``source``."""
+    n_samples = source.shape[1]
+    out.require_group(name.rpartition("/")[0])
+    space = h5py.h5s.create_simple((n, n_samples), (h5py.h5s.UNLIMITED, n_samples))
+    dsid = h5py.h5d.create(out.id, name.encode(), h5py.h5t.NATIVE_INT8, space, dcpl=source.id.get_create_plist())
+    return h5py.Dataset(dsid)
+
+
+def copy_raw(output: Path, inputs: list[Path], channels: tuple[str, ...], compression: str,
+             chunk_records: int) -> dict[str, dict[str, int]]:
+    """Add ``/raw/<channel>`` to ``output``: the inputs' rows of its triggers, copied.
+
+    For each of ``channels`` all inputs have. If the inputs' chunks can be copied as stored
+    (same chunks and filters, with checksums), the output takes their layout and codec;
+    otherwise it is written with ``compression`` in chunks of ``chunk_records``. A stored chunk
+    that fails its checksum is a RunFileError (it is never copied). Returns, per channel, the
+    chunks ``copied`` as stored and the chunks ``encoded`` again.
+    """
+    output = Path(output)
+    counts: dict[str, dict[str, int]] = {}
+    with h5py.File(output, "r+") as out:
+        out_ids = np.asarray(out["triggers"]["trigger_id"][:], np.int64)
+        ids, shapes = _read_inputs(inputs)
+        file_of, row_of = _row_map(out_ids, ids)
+        files = [open_run(p) for p in inputs]
+        try:
+            for channel in channels:
+                name = RAW[channel]
+                if name in out or not all(shapes[channel]):
+                    continue
+                sources = [f[name] for f in files]
+                counts[channel] = _copy_channel(out, name, sources, inputs, file_of, row_of, compression,
+                                                chunk_records)
+        finally:
+            for f in files:
+                f.close()
+    return counts
+
+
+def _copy_channel(out: h5py.File, name: str, sources: list[h5py.Dataset], inputs: list[Path], file_of: np.ndarray,
+                  row_of: np.ndarray, compression: str, chunk_records: int) -> dict[str, int]:
+    n = len(file_of)
+    n_samples = sources[0].shape[1]
+    as_stored = _same_layout(sources)
+    if as_stored:
+        ds = _create_like(out, name, sources[0], n)
+        codec = str(sources[0].attrs.get("compression", ""))
+    else:
+        ds = out.create_dataset(name, shape=(n, n_samples), maxshape=(None, n_samples), dtype="i1",
+                                chunks=(chunk_records, n_samples), fletcher32=True,
+                                **compression_options(compression))
+        codec = compression
+    c = ds.chunks[0]
+    encode = ChunkEncoder(DIRECT[codec], c * n_samples) if codec in DIRECT else None
+    copied = encoded = 0
+    block = np.zeros((c, n_samples), np.int8)
+    for lo in range(0, n, c):
+        hi = min(n, lo + c)
+        k, r0 = int(file_of[lo]), int(row_of[lo])
+        if (as_stored and r0 % c == 0 and (file_of[lo:hi] == k).all()
+                and (row_of[lo:hi] == np.arange(r0, r0 + hi - lo)).all()):
+            mask, data = sources[k].id.read_direct_chunk((r0, 0))
+            if not checksum_ok(sources[k], data, mask):
+                raise RunFileError(f"{inputs[k]}: {name} rows {r0}-{r0 + c - 1} fail their Fletcher-32 checksum; "
+                                   "not copied")
+            ds.id.write_direct_chunk((lo, 0), data, mask)
+            copied += 1
+            continue
+        block[:] = 0
+        for a, b, kk, r in _segments(file_of[lo:hi], row_of[lo:hi]):
+            block[a:b] = sources[kk][r:r + (b - a)]
+        if encode is not None:
+            ds.id.write_direct_chunk((lo, 0), encode(block, (hi - lo) * n_samples), 0)
+        else:
+            ds[lo:hi] = block[:hi - lo]
+        encoded += 1
+    ds.attrs["units"] = "ADC"
+    ds.attrs["description"] = f"{name.rpartition('/')[2]} channel samples, one row per row of /triggers"
+    ds.attrs["compression"] = codec
+    ds.attrs["copied"] = ("the rows of the replay's input files (lineage 'inputs'): chunks copied as stored where "
+                          "they line up, encoded again elsewhere")
+    return {"copied": copied, "encoded": encoded}

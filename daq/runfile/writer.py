@@ -5,6 +5,7 @@ The layout itself is described in :mod:`daq.runfile.files`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import hdf5plugin
 import numpy as np
 
 from daq import dtypes
 from daq.runfile.files import CACHED_CHUNKS, LAYOUT_VERSION, RAW, TABLE_CHUNK_BYTES, TABLES, RunFileError
+from daq.runfile.raw_codecs import DIRECT, DirectRawAppender, compression_options
 
 # Files HDF5 could not close after a failed write. HDF5 keeps them open and retries the close in its
 # own teardown at process exit, which crashes (SIGSEGV) when the write fails again; a process that
@@ -58,19 +59,6 @@ def check_free_space(directory: Path, reserve_bytes: int) -> None:
     if free < reserve_bytes:
         raise DiskFullError(f"{directory}: disk full: {free / 1e6:.1f} MB free, below the reserve of "
                             f"{reserve_bytes / 1e6:.0f} MB (recorder.min_free_mb)")
-
-
-def compression_options(name: str) -> dict[str, Any]:
-    """h5py create_dataset keyword arguments for a compression name from the config."""
-    if name == "blosc-lz4":
-        return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
-    if name == "blosc-zstd":
-        return dict(hdf5plugin.Blosc(cname="zstd", clevel=3, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
-    if name == "gzip":
-        return {"compression": "gzip", "compression_opts": 1}
-    if name == "lzf":
-        return {"compression": "lzf"}
-    return {}
 
 
 class RunFileWriter:
@@ -125,16 +113,23 @@ class RunFileWriter:
             ds.attrs["units"] = json.dumps(dtypes.units(dt))
             ds.attrs["descriptions"] = json.dumps(dtypes.descriptions(dt))
             self.datasets[name] = ds
+        # raw waveforms coded here (DIRECT) are written chunk by chunk with write_direct_chunk and
+        # need no chunk cache; the filter pipeline's codecs keep the partial chunk in the cache
+        direct = compression in DIRECT
+        cache = 0 if direct else CACHED_CHUNKS * chunk_records * n_samples
+        self.direct: dict[str, DirectRawAppender] = {}
         for channel in raw_channels:
             # fletcher32 after the compression filter: the checksum covers the bytes on disk, so one
             # flipped bit in a raw chunk is a read error naming its rows (daq.runfile.integrity)
             ds = f.create_dataset(RAW[channel], shape=(0, n_samples), maxshape=(None, n_samples), dtype="i1",
                                   chunks=(chunk_records, n_samples), **compression_options(compression),
-                                  fletcher32=True, rdcc_nbytes=CACHED_CHUNKS * chunk_records * n_samples, rdcc_w0=1.0)
+                                  fletcher32=True, rdcc_nbytes=cache, rdcc_w0=1.0)
             ds.attrs["units"] = "ADC"
             ds.attrs["description"] = f"{channel} channel samples, one row per row of /triggers"
             ds.attrs["compression"] = compression
             self.datasets[RAW[channel]] = ds
+            if direct:
+                self.direct[RAW[channel]] = DirectRawAppender(ds, DIRECT[compression])
         self.raw_channels = raw_channels
         f.swmr_mode = True
         self.rows = {name: 0 for name in self.datasets}
@@ -142,6 +137,7 @@ class RunFileWriter:
         self.failed: RunFileError | None = None
         self.closed = False
         self.flushed_triggers = 0  # rows of /triggers on disk as of the last good flush
+        self.flushed_rows = dict(self.rows)  # rows of every dataset on disk as of the last good flush
 
     def append(self, name: str, rows: np.ndarray) -> None:
         """Append ``rows`` (a TABLES dtype or raw samples) to dataset ``name``."""
@@ -154,8 +150,11 @@ class RunFileWriter:
         if rows.dtype.names:
             rows = rows.astype(dtypes.plain(rows.dtype), copy=False)
         try:
-            ds.resize(n + len(rows), axis=0)
-            ds[n:] = rows
+            if name in self.direct:
+                self.direct[name].append(rows)
+            else:
+                ds.resize(n + len(rows), axis=0)
+                ds[n:] = rows
         except (OSError, RuntimeError) as exc:
             self.failed = write_failure(self.path, f"writing /{name}", exc, self.flushed_triggers)
             raise self.failed from None
@@ -165,17 +164,41 @@ class RunFileWriter:
         if channel in self.raw_channels:
             self.append(RAW[channel], samples)
 
-    def flush(self) -> None:
-        """Write everything appended so far to disk (what a killed writer leaves readable)."""
+    def flush(self, final: bool = False) -> None:
+        """Write everything appended so far to disk (what a killed writer leaves readable); ``final``:
+        nothing will be appended after it (the partial raw chunks need no room to grow)."""
         if self.failed is not None:
             raise self.failed
         try:
+            for appender in self.direct.values():
+                appender.flush(final)  # the partial raw chunk, so a killed recorder leaves its rows readable
             self.f.flush()
         except (OSError, RuntimeError) as exc:
             self.failed = write_failure(self.path, "flushing", exc, self.flushed_triggers)
             raise self.failed from None
         self.last_flush = time.monotonic()
         self.flushed_triggers = self.rows["triggers"]
+        self.flushed_rows = dict(self.rows)
+
+    def _back_to_last_flush(self) -> None:
+        """After a failed write: shrink every dataset to its rows of the last good flush, so the close
+        (which writes what metadata it still can) leaves no rows whose data never reached the disk
+        (a table chunk that could not be allocated would read as zeros)."""
+        for name, ds in self.datasets.items():
+            keep = self.flushed_rows.get(name, 0)
+            if ds.shape[0] > keep:
+                with contextlib.suppress(OSError, RuntimeError, ValueError):
+                    ds.resize(keep, axis=0)
+
+    def flush_due(self, interval_s: float) -> bool:
+        """Whether to flush now: ``interval_s`` after the last flush at the latest, from half of it on
+        as soon as every directly written raw dataset ends on a chunk boundary. A flush then writes
+        no partial raw chunk, which SWMR would never free once the chunk is rewritten whole."""
+        elapsed = time.monotonic() - self.last_flush
+        if not self.direct:  # the filter pipeline's codecs: HDF5 rewrites the partial chunk at every flush
+            return elapsed >= interval_s
+        return elapsed >= interval_s or (elapsed >= interval_s / 2
+                                         and not any(a.pending for a in self.direct.values()))
 
     def close(self, exit_status: str, final_attrs: dict[str, Any]) -> None:
         """End SWMR mode and write the stop record (stop time, exit status, counts).
@@ -190,10 +213,13 @@ class RunFileWriter:
         error = self.failed
         if error is None:
             try:
-                self.flush()
+                self.flush(final=True)
             except RunFileError as exc:
                 error = exc
+        if error is not None:
+            self._back_to_last_flush()
         self.datasets.clear()
+        self.direct.clear()
         try:
             self.f.close()
         except (OSError, RuntimeError) as exc:
