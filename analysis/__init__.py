@@ -15,7 +15,8 @@ Physics lives in small pure modules (``flux``, ``formfactor``, ``xsec``, ``respo
 ``likelihood`` holds composable cost functions. ``sevens predict`` and ``sevens fit`` are
 in :mod:`daq.cli.fit`.
 
-May import: ``daq.runfile``, ``daq.dtypes``, ``daq.config`` (to read our own run files); numpy,
+May import: ``daq.runfile``, ``daq.dtypes``, ``daq.config`` (to read our own run files), ``daq.catalogue``
+(to select runs by tag, type, date or good-run list); numpy,
 scipy, iminuit, matplotlib. Never sockets, processes or the CLI.
 """
 

@@ -205,6 +205,10 @@ def load_observed(spec: DatasetSpec) -> ObservedData:
     pe_edges, t_edges = spec.analysis.pe_edges, spec.analysis.time_edges_us
     if spec.data.format == "hdf5_events":
         obs = read_run_files(spec.data.run_files, pe_edges, t_edges)
+        if spec.data.selected_runs:  # runs from the catalogue: its exposure, checked against the files
+            from .runselect import check_exposure
+
+            obs = ObservedData(obs.counts, *check_exposure(spec.data.selected_runs), obs.events)
         pot = spec.exposure.pot if spec.exposure.pot is not None else obs.pot
         gwhr = spec.exposure.gwhr if spec.exposure.gwhr is not None else obs.gwhr
         if pot <= 0:

@@ -20,6 +20,7 @@ from .constants import NUCLIDES, SIN2_THETA_W_LOW_Q, Nuclide
 from .flux import pot_from_energy
 from .formfactor import FORM_FACTORS
 from .response import SMEARING_MODELS
+from .runselect import CatalogueRun, select_runs
 from .schema import REQUIRED, DatasetError, Section, read_text
 
 DATA_FORMATS = ("binned_text", "event_text", "hdf5_events")
@@ -42,6 +43,7 @@ class DataSpec:
     files: dict[str, Path]          # window name -> file (binned_text / event_text)
     run_files: tuple[Path, ...]     # hdf5_events
     time_unit_us: float             # multiply file times by this to get us
+    selected_runs: tuple[CatalogueRun, ...] = ()  # hdf5_events chosen from the run catalogue ([data.select])
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,13 @@ def _data(sec: Section, files: _Files) -> DataSpec:
     fmt = sec.string("format", choices=DATA_FORMATS)
     unit = sec.string("time_unit", "us", choices=("us", "ns"))
     if fmt == "hdf5_events":
-        sec.check_keys(["format", "files"])
+        sec.check_keys(["format", "files", "select"])
+        if sec.has("select") == sec.has("files"):
+            raise sec.error("files", "either files (names, patterns) or a [data.select] table (runs from the "
+                                     "catalogue)")
+        if sec.has("select"):
+            chosen = select_runs(sec.section("select"), files.base)
+            return DataSpec(fmt, {}, tuple(p for r in chosen for p in r.files), 1e-3, chosen)
         names = sec.strings("files")
         runs: list[Path] = []
         for pattern in names:

@@ -4,6 +4,10 @@ The import graph is read from the source with :mod:`ast` (imports inside functio
 import is still a dependency). Each module belongs to a *room* — a subpackage of ``daq``, or one
 of the top-level packages — and ``ALLOWED`` says which rooms a room may import. It is the rule
 that docs/architecture.md states; change both together.
+
+``daq.catalogue`` (the run catalogue's database) reads run files (``daq.runfile``) and nothing above;
+the supervisor (``daq.control``) owns its writer thread, and the fit (``analysis``) selects runs
+from it (a dataset's ``[data.select]``), so both may import it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "daq.stages": BASE | {"daq.kernels"},
     "daq.replay": BASE | {"daq.runfile", "daq.hardware"},
     "daq.processes": BASE | {"daq.stages", "daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops"},
-    "daq.control": BASE | {"daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops"},
-    "analysis": BASE | {"daq.runfile"},
+    "daq.catalogue": BASE | {"daq.runfile"},
+    "daq.control": BASE | {"daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops", "daq.catalogue"},
+    "analysis": BASE | {"daq.runfile", "daq.catalogue"},
     "simulators": BASE | {"daq.hardware", "analysis"},
     "monitor": BASE | {"daq.wire", "daq.runfile", "daq.control"},
     "hwconfig": set(),

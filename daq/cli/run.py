@@ -211,6 +211,9 @@ def status_text(reply: dict[str, Any]) -> str:
         lines.append(f"error: {reply['error']}")
     if reply.get("refused"):
         lines.append(f"last start refused: {reply['refused']}")
+    cat = reply.get("catalogue") or {}
+    if cat.get("queued") or cat.get("error"):
+        lines.append(f"CATALOGUE: {cat.get('queued', 0)} entries queued, not yet written: {cat.get('error')}")
     lines.append(f"{'process':10s} {'pid':>7s} {'alive':>5s} {'state':>9s} {'msgs in':>8s} {'msgs out':>8s} "
                  f"{'queue':>6s} {'losses':>6s}")
     for p in reply.get("processes", []):

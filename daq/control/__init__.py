@@ -1,6 +1,7 @@
 """Run control: the supervisor, the run state machine, run numbers, the run summary, and the
 control client (``request``) that the CLI and the GUI both use.
 
-May import: ``daq.runfile``, ``daq.wire``, ``daq.hardware``, ``daq.kernels``, ``daq.ops``, ``daq.dtypes``,
-``daq.config``. It starts processes as programs (``sevens process NAME``), never imports them.
+May import: ``daq.catalogue`` (the supervisor's catalogue writer), ``daq.runfile``, ``daq.wire``,
+``daq.hardware``, ``daq.kernels``, ``daq.ops``, ``daq.dtypes``, ``daq.config``. It starts processes
+as programs (``sevens process NAME``), never imports them.
 """

@@ -47,6 +47,35 @@ def freeze(cfg: Config, run_dir: Path) -> Config:
     return config_mod.parse(cfg.text, str(path))
 
 
+def metrics_server(cfg: Config) -> Any:
+    """The Prometheus /metrics server of ``supervisor.metrics_port`` (None when 0); ValueError naming the
+    port when it cannot be bound."""
+    if not cfg.supervisor.metrics_port:
+        return None
+    from daq.ops.metrics import MetricsServer
+
+    try:
+        server = MetricsServer(cfg.supervisor.metrics_host, cfg.supervisor.metrics_port)
+    except OSError as exc:
+        raise ValueError(f"supervisor.metrics_port = {cfg.supervisor.metrics_port} on "
+                         f"{cfg.supervisor.metrics_host}: {exc.strerror or exc}") from None
+    log.info("metrics at http://%s:%d/metrics", cfg.supervisor.metrics_host, server.port)
+    return server
+
+
+def write_control_token(run_dir: Path) -> str:
+    """A new control token in ``RUN_DIR/.control-token`` (mode 0600): whoever can read it may change the run."""
+    from daq.control.client import TOKEN_FILE
+
+    token = secrets.token_hex(16)
+    path = run_dir / TOKEN_FILE
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
 def recover_crashed_runs(run_dir: Path) -> list[Path]:
     """Mark the run files a crashed DAQ left open (``exit_status`` names the crash); the run
     numbers continue after them. Run under the run directory's lock, so no live writer exists."""

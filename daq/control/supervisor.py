@@ -34,8 +34,10 @@ from typing import Any
 
 import zmq
 
+from daq.catalogue.writer import for_supervisor as catalogue_writer
 from daq.config import PROCESS_NAMES as PROCESSES
 from daq.config import SOURCES, Config
+from daq.control import processes as procs
 from daq.control import run_numbers
 from daq.control.client import CONTROL_COMMANDS, TOKEN_FILE, reply_frames
 from daq.control.processes import ProcessInfo, check_run_params, freeze, recover_crashed_runs, wait_for_exit
@@ -85,16 +87,12 @@ class Supervisor:
         except transport.EndpointError as exc:
             self.close()
             raise SupervisorError(str(exc)) from None
-        recover_crashed_runs(self.run_dir)
+        self.catalogue = catalogue_writer(self.cfg, self.run_dir)  # never waits on the database
+        self.catalogue.recovered(recover_crashed_runs(self.run_dir))
         self.procs = {name: ProcessInfo(name, remote=name in cfg.supervisor.remote,
                                         timeout_s=cfg.supervisor.heartbeat_timeout_s) for name in PROCESSES}
         # the control role: whoever can read this file (mode 0600) may change the run
-        self.token = secrets.token_hex(16)
-        token_path = self.run_dir / TOKEN_FILE
-        token_path.unlink(missing_ok=True)
-        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.token + "\n")
+        self.token = procs.write_control_token(self.run_dir)
         self.seq = 0
         self.run: RunParameters | None = None
         self.run_started = 0.0
@@ -115,16 +113,11 @@ class Supervisor:
         self._finish_pending = False  # a process restarted while stopping: the recorder must finish
         self._reader_eor: dict[str, Any] | None = None  # the reader's end of run (generated...)
         self.refused: str | None = None  # the last start refused (disk full, unwritable counter)
-        if cfg.supervisor.metrics_port:
-            from daq.ops.metrics import MetricsServer
-
-            try:
-                self.metrics = MetricsServer(cfg.supervisor.metrics_host, cfg.supervisor.metrics_port)
-            except OSError as exc:
-                self.close()
-                raise SupervisorError(f"supervisor.metrics_port = {cfg.supervisor.metrics_port} on "
-                                      f"{cfg.supervisor.metrics_host}: {exc.strerror or exc}") from None
-            log.info("metrics at http://%s:%d/metrics", cfg.supervisor.metrics_host, self.metrics.port)
+        try:
+            self.metrics = procs.metrics_server(cfg)
+        except ValueError as exc:
+            self.close()
+            raise SupervisorError(str(exc)) from None
 
     # -- processes -----------------------------------------------------------------------
     @property
@@ -238,6 +231,7 @@ class Supervisor:
         self._last_start_sent = 0.0
         self.run_started = time.monotonic()
         self._push_start()
+        self.catalogue.run_started(asdict(self.run), self.cfg, lineage)
         log.info("run %d starting: %s", number, self.run)
         return self.run
 
@@ -354,6 +348,7 @@ class Supervisor:
         elif event == "run_done":
             self.last_run = meta
             self.run_file = meta.get("file", self.run_file)
+            self.catalogue.run_done(meta, self._start_meta.get("lineage"))
             if self.state is RunState.STOPPING:
                 self.fsm.fire("stopped")
             elif self.state is RunState.RUNNING:
@@ -409,6 +404,7 @@ class Supervisor:
             "restarts": self.restarts,
             "malformed": dict(self.malformed),
             "last_run": self.last_run,
+            "catalogue": self.catalogue.status() if hasattr(self, "catalogue") else None,
             "processes": [p.status() for p in self.procs.values()],
         }
 
@@ -493,5 +489,7 @@ class Supervisor:
             (self.run_dir / TOKEN_FILE).unlink(missing_ok=True)
         if getattr(self, "metrics", None) is not None:
             self.metrics.close()
+        if getattr(self, "catalogue", None) is not None:
+            self.catalogue.close()
         self.claim.release()
 
