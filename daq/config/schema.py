@@ -87,14 +87,40 @@ class WindowsConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    spe_threshold_adc: float = _doc("peak threshold above baseline, 0 < level <= 2**bits - 1 [ADC]")
-    peak_min_separation_ns: int = _doc("peaks closer than this merge; > 0 [ns]")
-    peak_halfwidth_ns: int = _doc("peak charge sums samples within this of the maximum; > 0 [ns]")
+    spe_threshold_adc: float = _doc("not used since the peak threshold follows the noise (peak_threshold_rms); "
+                                    "kept so that older configs load; 0 < level <= 2**bits - 1 [ADC]")
+    peak_min_separation_ns: int = _doc("lower bound of the calibrated separation of two peaks; > 0 [ns]")
+    peak_halfwidth_ns: int = _doc("not used since the SPE charge window comes from the shape calibration; kept so "
+                                  "that older configs load; > 0 [ns]")
     integration_ns: int = _doc("charge integration window after the onset; > 0 (the rise times need it) [ns]")
     spe_gain_initial: float = _doc("SPE mean charge before the first estimate [ADC*sample]")
     spe_gain_peaks: int = _doc("pretrace peaks in the running SPE-gain estimate")
-    saturation_adc: float = _doc("excursion from baseline counted as PMT saturation, above spe_threshold_adc and at "
-                                 "most 2**bits - 1 [ADC]")
+    saturation_adc: float = _doc("excursion of a clipped (flat-topped) pulse counted as PMT saturation; a sample at "
+                                 "the ADC rail always counts; above spe_threshold_adc and at most 2**bits - 1 [ADC]")
+    peak_threshold_rms: float = _doc("peak threshold on the SPE-filtered signal, in units of its noise rms (the "
+                                     "window's baseline rms x sqrt(filter length)); > 0", 4.5)
+    peak_split_rms: float = _doc("a second maximum within the peak separation is its own peak if the filtered "
+                                 "signal rose this many filtered-noise rms from the valley between; > 0", 4.0)
+    spe_filter_ns: int = _doc("SPE filter (boxcar) length before the shape calibration has measured one [ns]", 16)
+    spe_window_ns: Window = _doc("SPE charge window [before, after] a peak's maximum sample before the shape "
+                                 "calibration has measured one [ns]", [4, 96])
+    spe_shape_peaks: int = _doc("isolated pretrace SPEs averaged for the SPE shape calibration", 2000)
+    spe_injections: int = _doc("SPE pulses of the calibrated shape injected per quiet pretrace (a copy) to "
+                               "measure the peak finder's SPE response for the gain calibration; 0 = no "
+                               "correction", 4)
+    onset_gap_ns: int = _doc("an onset peak needs the next peak within this [ns]", 250)
+    onset_train_ns: int = _doc("... and onset_train_peaks peaks within this after it [ns]", 1500)
+    onset_train_peaks: int = _doc("peaks (the onset included) of a scintillation-like train", 3)
+    onset_single_pe: float = _doc("a peak of at least this charge is an onset on its own [PE]", 3.0)
+    onset_lookback_ns: int = _doc("the onset search starts this long before the ROI: a train that starts there "
+                                  "means no onset [ns]", 1000)
+    clip_samples: int = _doc("equal consecutive codes at saturation_adc or beyond that make a clipped top", 3)
+    calibration_max_pretrace_peaks: int = _doc("a pretrace with at most this many peaks is quiet: the SPE shape, "
+                                               "window and gain are calibrated on quiet pretraces (its own key, not "
+                                               "cuts.afterglow_max_pretrace_peaks, so a replay with another afterglow "
+                                               "cut reconstructs the same features)", 4)
+    baseline_min_quiet: float = _doc("a pretrace with fewer quiet samples than this fraction is clipped and takes "
+                                     "the other pretrace's baseline", 0.2)
 
 
 @dataclass(frozen=True)
@@ -195,6 +221,14 @@ class SimulationConfig:
     beam_neutron_per_pulse: float = _doc("beam-related neutron recoils per pulse at nominal power")
     beam_neutron_delay_ns: float = _doc("beam-neutron arrival delay after POT [ns]")
     beam_neutron_kevnr: float = _doc("exponential slope of beam-neutron recoil energies [keVnr]")
+    spe_decay_ns: float = _doc("SPE pulse exponential tail (decay time); 0 = a plain gaussian of spe_sigma_ns "
+                               "[ns]", 0.0)
+    spe_rise_ns: float = _doc("SPE pulse rise time (with spe_decay_ns > 0) [ns]", 1.0)
+    spe_tail2_fraction: float = _doc("fraction of the SPE charge in a second, slower tail (with spe_decay_ns > 0)",
+                                     0.0)
+    spe_tail2_ns: float = _doc("decay time of the second SPE tail [ns]", 50.0)
+    baseline_slope_adc: float = _doc("baseline change from the first to the last sample of every record (a "
+                                     "linear slope across the record) [ADC]", 0.0)
 
 
 @dataclass(frozen=True)
@@ -207,6 +241,9 @@ class DQConfig:
     overflow_fraction: Range = _doc("alarm limits on the overflow fraction")
     trigger_rate_hz: Range = _doc("alarm limits on the trigger rate [Hz]")
     line_gain: Range = _doc("alarm limits on the internal-line gain ratio")
+    baseline_rms_adc: Range = _doc("alarm limits on the CsI baseline rms [ADC]", [0.3, 1.3])
+    noise_peak_rate_hz: Range = _doc("alarm limits on the noise-peak rate (inverted pretrace peaks per pretrace "
+                                     "time) [Hz]", [0.0, 5000.0])
 
 
 @dataclass(frozen=True)
@@ -240,8 +277,12 @@ class EndpointsConfig:
 class RecorderConfig:
     raw_csi: bool = _doc("record CsI waveforms")
     raw_veto: bool = _doc("record veto waveforms")
-    compression: str = _doc("blosc-lz4 | blosc-zstd | gzip | lzf | none")
-    chunk_records: int = _doc("records per HDF5 chunk of raw waveforms")
+    compression: str = _doc("raw-waveform codec: huffman-zstd (Huffman-coded by the recorder, read through "
+                            "hdf5plugin's Zstd filter), huffman-deflate (the same code as zlib streams, read by "
+                            "plain h5py), or one compressed by HDF5's filter pipeline: blosc-lz4, blosc-zstd, gzip, "
+                            "lzf, none (docs/run-file.md)")
+    chunk_records: int = _doc("records per HDF5 chunk of raw waveforms; the recorder fills one chunk per channel in "
+                              "memory and writes it once it is full")
     min_free_mb: float = _doc("free space the run directory's file system must keep: below it the recorder closes "
                               "the file and the run stops with 'disk full' [MB]; 0 = only a failed write stops it",
                               200.0)
@@ -274,6 +315,31 @@ class ReplayConfig:
     files: list[str] = _doc("run files the replay backends read, in order (a run and its sub-runs)", [])
 
 
+RUN_TYPES = ("physics", "calibration", "beam-off", "test")
+
+
+@dataclass(frozen=True)
+class CatalogueConfig:
+    url: str = _doc("run catalogue database (SQLAlchemy URL, e.g. postgresql+psycopg://user@host/sevens); empty = "
+                    "sqlite:///RUN_DIR/catalogue.sqlite (WAL mode) in the run directory", "")
+    enabled: bool = _doc("the supervisor registers runs and files in the catalogue", True)
+    run_type: str = _doc("type the DAQ gives its runs: physics | calibration | beam-off | test", "physics")
+    timeout_s: float = _doc("longest one catalogue write waits for a locked or unreachable database before its "
+                            "entry stays queued (the DAQ never waits) [s]", 2.0)
+    retry_s: float = _doc("retry interval of queued entries while the database is down [s]", 5.0)
+    queue_max: int = _doc("entries kept queued (and in RUN_DIR/catalogue-spool.jsonl) while the database is down; "
+                          "beyond it new entries are dropped and counted (re-index with `sevens catalogue import`)",
+                          10000)
+
+    def __post_init__(self) -> None:
+        from daq.config.errors import ConfigError
+
+        if self.run_type not in RUN_TYPES:
+            raise ConfigError(f"catalogue.run_type: expected one of {', '.join(RUN_TYPES)}, got {self.run_type!r}")
+        if not (self.timeout_s > 0 and self.retry_s > 0 and self.queue_max > 0):
+            raise ConfigError("catalogue.timeout_s, retry_s and queue_max: expected numbers above 0")
+
+
 @dataclass(frozen=True)
 class Config:
     run: RunConfig = _doc("run files and batching")
@@ -291,6 +357,7 @@ class Config:
     supervisor: SupervisorConfig = _doc("run control")
     security: SecurityConfig = _doc("ZeroMQ CURVE authentication", None)
     replay: ReplayConfig = _doc("replay of recorded runs (digitizer.backend = beam.backend = 'replay')", None)
+    catalogue: CatalogueConfig = _doc("run catalogue: runs, files, tags, DQ flags, shift log (docs/catalogue.md)", None)
     # not from the file:
     path: str = ""
     text: str = ""
@@ -302,7 +369,7 @@ class Config:
 
 BACKENDS_DIGITIZER = ("simulated", "replay", "niscope", "caen")
 BACKENDS_BEAM = ("simulated", "replay", "epics")
-COMPRESSIONS = ("blosc-lz4", "blosc-zstd", "gzip", "lzf", "none")
+COMPRESSIONS = ("huffman-zstd", "huffman-deflate", "blosc-lz4", "blosc-zstd", "gzip", "lzf", "none")
 PROCESS_NAMES = ("recorder", "cuts", "veto", "builder", "beam", "reader")  # in start order: downstream first
 SOURCES = ("beam", "reader")
 ENDPOINT_KEYS = ("control", "status", "command", "records", "beam", "events", "vetoed", "selected", "monitor")
