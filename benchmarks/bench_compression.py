@@ -54,6 +54,7 @@ from typing import Any  # noqa: E402
 import h5py  # noqa: E402
 import hdf5plugin  # noqa: E402
 import numpy as np  # noqa: E402
+from timing import best_time  # noqa: E402 - benchmarks/ is on the path
 
 from daq import config  # noqa: E402
 from daq.hardware.protocols import RunParameters  # noqa: E402
@@ -131,15 +132,6 @@ def zlib_huffman_only(block: np.ndarray) -> bytes:
     """The C zlib of the standard library, strategy Z_HUFFMAN_ONLY: the same stream format as huffman-deflate."""
     c = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
     return c.compress(np.ascontiguousarray(block)) + c.flush()
-
-
-def best_time(func: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def write_file(path: str, x: np.ndarray, cand: Candidate) -> float:

@@ -25,9 +25,9 @@ import argparse
 import os
 import platform
 import time
-from collections.abc import Callable
 
 import numpy as np
+from timing import best_time  # noqa: E402 - benchmarks/ is on the path
 
 from daq import config
 from daq.kernels import features, features_reference, veto_hits
@@ -107,15 +107,6 @@ def strax_timer(csi: np.ndarray, times: np.ndarray, sample_ns: float, repeats: i
 
     run()  # JIT warm-up
     return best_time(run, repeats) - best_time(recs.copy, repeats)
-
-
-def best_time(func: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:
