@@ -11,9 +11,9 @@ records) go through the same stage objects as the DAQ (:class:`daq.stages.buildi
   PE / N over the computed integration fraction, onset purity (onset not before the deposit's first
   photoelectron), false afterglow rejection (true pretrace PE within the cut, rejected), the afterglow
   cut's turn-on (true pretrace PE where half the windows fail it).
-* :func:`acceptance`: all-cuts efficiency vs N (a window with a deposit of N photoelectrons selected, its
-  PE and onset in the analysis window, or N above it) and vs onset time, with binomial errors, and a
-  logistic fit with errors in the form of the fit's dataset files.
+* :func:`acceptance`: all-cuts efficiency vs N (a window with a deposit of N photoelectrons that passes
+  every cut) and vs deposit time, with binomial errors, and the logistic in reconstructed PE that the
+  fit's dataset files take (``[response.pe_efficiency]``), fitted through the measured PE response.
 """
 
 from __future__ import annotations
@@ -136,19 +136,30 @@ PE_POINTS = (3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30)
 
 
 def acceptance(cfg: Config, calibration: SpeCalibration, n_per_point: int = 400, seed: int = 3,
-               recorded: np.ndarray | None = None, time_bins_us: np.ndarray | None = None) -> dict:
-    """All-cuts acceptance vs N and vs onset time (module docstring): ``{"pe": N, "eff", "err", "n", and the
-    logistic fit "a", "k", "x0" with errors; "time_us", "time_eff", "time_err"}``. A window counts when it
-    is selected (every cut passed, PE and onset in the analysis window)."""
+               recorded: np.ndarray | None = None, time_bins_us: np.ndarray | None = None,
+               dark_hz: float = DARK_HZ) -> dict:
+    """The all-cuts acceptance, in the form the fit applies it (module docstring):
+
+    * ``pe``, ``eff``, ``err``, ``n``: the fraction of windows with a deposit of N photoelectrons that pass
+      every cut (``cut_mask == 0``; the fit's PE and time ranges are its binning, not cuts), binomial errors;
+    * ``pe_scale``, ``pe_variance``: the reconstructed PE of N photoelectrons, mean ``pe_scale`` x N and
+      variance ``pe_variance`` x mean (from the windows with N >= 10 that pass);
+    * the logistic ``a / (1 + exp(-k (x - x0)))`` in *reconstructed* PE x, as the fit's ``pe_efficiency``
+      applies it after smearing: fitted so that, folded with a gamma distribution of that mean and variance,
+      it gives ``eff`` at each N (``a``, ``k``, ``x0`` with errors, ``chi2``, ``ndof``);
+    * ``time_us``, ``time_eff``, ``time_err``: the acceptance vs the deposit's time after the ROI start at
+      N >= 10, divided by its mean over the bins (the PE acceptance holds the mean): the fit's
+      ``time_efficiency`` table. Assumption: the PE and time dependences factorise.
+    """
     points = np.repeat(np.array(PE_POINTS), n_per_point // 2 + 1)
     n_rec = points.size
     rng = np.random.default_rng([seed, 11])
     n_pe = np.stack([rng.permutation(points), rng.permutation(points)], axis=1)
-    batch = signal_records(cfg, n_rec, n_pe, seed, 2 * 10**6, recorded=recorded)
+    batch = signal_records(cfg, n_rec, n_pe, seed, 2 * 10**6, recorded=recorded, dark_hz=dark_hz)
     feats, _ = run_extraction(FeatureExtraction(cfg, calibration), batch)
     cuts.apply_cuts(feats, np.zeros(0, dtypes.VETO_HIT), cut_params(cfg))
     truth = window_truth(feats, batch.truth)
-    ok = feats["selected"]
+    ok = feats["cut_mask"] == 0
     eff, err, n = [], [], []
     for p in PE_POINTS:
         m = truth["n_pe"] == p
@@ -157,35 +168,60 @@ def acceptance(cfg: Config, calibration: SpeCalibration, n_per_point: int = 400,
         eff.append(e)
         err.append(math.sqrt(max(e * (1 - e), 1.0 / t) / t))
         n.append(t)
-    fit = fit_logistic(np.array(PE_POINTS, float), np.array(eff), np.array(err))
-    edges = np.arange(0.0, 12.01, 1.0) if time_bins_us is None else time_bins_us
+    big = ok & (truth["n_pe"] >= 10)
+    per_pe = feats["pe"][big] / truth["n_pe"][big]
+    scale = float(np.mean(per_pe)) if per_pe.size else float("nan")
+    resid = feats["pe"][big] - scale * truth["n_pe"][big]
+    variance = float(np.mean(resid**2 / (scale * truth["n_pe"][big]))) if per_pe.size else float("nan")
+    fit = fit_folded_logistic(np.array(PE_POINTS, float), np.array(eff), np.array(err), scale, variance)
+    edges = np.arange(0.0, 12.01, 1.0) if time_bins_us is None else np.asarray(time_bins_us, float)
     t_dep = (truth["time_ns"] - np.where(truth["window"] == 0, cfg.windows.ac_roi[0], cfg.windows.c_roi[0])) / 1e3
-    in_window = (truth["n_pe"] >= 10)
+    high = truth["n_pe"] >= 10
     t_eff, t_err = [], []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
-        m = in_window & (t_dep >= a) & (t_dep < b)
+        m = high & (t_dep >= a) & (t_dep < b)
         t = max(1, int(m.sum()))
         e = float(ok[m].sum()) / t
         t_eff.append(e)
         t_err.append(math.sqrt(max(e * (1 - e), 1.0 / t) / t))
-    return {"pe": list(PE_POINTS), "eff": eff, "err": err, "n": n, **fit,
-            "time_us": list(0.5 * (edges[:-1] + edges[1:])), "time_eff": t_eff, "time_err": t_err}
+    mean_t = float(np.mean(t_eff)) if t_eff else float("nan")
+    return {"pe": list(PE_POINTS), "eff": eff, "err": err, "n": n, "pe_scale": scale, "pe_variance": variance,
+            **fit, "time_us": [float(v) for v in 0.5 * (edges[:-1] + edges[1:])],
+            "time_edges_us": [float(v) for v in edges],
+            "time_eff": [v / mean_t for v in t_eff], "time_err": [v / mean_t for v in t_err]}
+
+
+def folded_logistic(n_pe: np.ndarray, a: float, k: float, x0: float, scale: float, variance: float) -> np.ndarray:
+    """Mean of the logistic over reconstructed PE x ~ gamma(mean scale N, variance ``variance`` x mean)."""
+    from scipy.stats import gamma
+
+    mean = scale * np.asarray(n_pe, float)
+    shape = mean / variance
+    u = (np.arange(400) + 0.5) / 400  # quantiles: an exact average for any mean
+    x = gamma.ppf(u[None, :], shape[:, None], scale=variance)
+    return np.mean(logistic(x, a, k, x0), axis=1)
+
+
+def fit_folded_logistic(n_pe: np.ndarray, eff: np.ndarray, err: np.ndarray, scale: float,
+                        variance: float) -> dict:
+    """The logistic in reconstructed PE whose gamma-folded mean matches ``eff`` at each N (least squares,
+    one-sigma errors from the covariance); NaN where the fit fails."""
+    from scipy.optimize import curve_fit
+
+    nan = {name: float("nan") for name in ("a", "k", "x0", "a_err", "k_err", "x0_err", "chi2")}
+    if not (scale > 0 and variance > 0):
+        return {**nan, "ndof": 0}
+    try:
+        popt, pcov = curve_fit(lambda x, a, k, x0: folded_logistic(x, a, k, x0, scale, variance), n_pe, eff,
+                               p0=(max(eff.max(), 0.1), 1.0, 4.0), sigma=err, absolute_sigma=True,
+                               bounds=([0.0, 0.05, -20.0], [1.0, 20.0, 50.0]), maxfev=5000)
+    except (RuntimeError, ValueError):
+        return {**nan, "ndof": 0}
+    perr = np.sqrt(np.diag(pcov))
+    chi2 = float(np.sum(((folded_logistic(n_pe, *popt, scale, variance) - eff) / err) ** 2))
+    return {"a": float(popt[0]), "k": float(popt[1]), "x0": float(popt[2]), "a_err": float(perr[0]),
+            "k_err": float(perr[1]), "x0_err": float(perr[2]), "chi2": chi2, "ndof": int(n_pe.size - 3)}
 
 
 def logistic(x: np.ndarray, a: float, k: float, x0: float) -> np.ndarray:
     return a / (1.0 + np.exp(-k * (x - x0)))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, err: np.ndarray) -> dict:
-    """Least-squares logistic a / (1 + exp(-k (x - x0))) with one-sigma errors from the covariance."""
-    from scipy.optimize import curve_fit
-
-    try:
-        popt, pcov = curve_fit(logistic, x, y, p0=(max(y.max(), 0.1), 1.0, 6.0), sigma=err, absolute_sigma=True,
-                               bounds=([0.0, 0.01, -50.0], [1.5, 20.0, 100.0]), maxfev=20000)
-        perr = np.sqrt(np.diag(pcov))
-    except (RuntimeError, ValueError):
-        return {"a": float("nan"), "k": float("nan"), "x0": float("nan"), "a_err": float("nan"),
-                "k_err": float("nan"), "x0_err": float("nan")}
-    return {"a": float(popt[0]), "k": float(popt[1]), "x0": float(popt[2]), "a_err": float(perr[0]),
-            "k_err": float(perr[1]), "x0_err": float(perr[2])}
