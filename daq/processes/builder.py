@@ -3,12 +3,20 @@
 A socket adapter around :mod:`daq.stages.building` (matching and features; the same functions
 batch reprocessing calls). Here: when a record is decided — once its pulse has arrived, once
 the beam stream has moved past it, or once the beam stream has ended — and what travels on.
+
+The SPE calibration a run starts from (:mod:`daq.stages.calibration`) is, first found: the one the
+digitizer's start of run names (a replay: the recorded run's own start), the previous run's end in
+this process, the run directory's calibration record (``calibration/spe.json``, which the recorder
+writes at each end of run), the config's initial values. The end of run carries the start and end
+calibrations to the recorder (run-file attribute ``spe_calibration``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +26,9 @@ from daq import dtypes
 from daq.config import Config
 from daq.hardware.protocols import RunParameters
 from daq.processes.node import Node
+from daq.runfile import CALIBRATION_RECORD
 from daq.stages.building import FeatureExtraction, build_batch
+from daq.stages.calibration import SpeCalibration
 from daq.wire import streams, transport
 from daq.wire.envelope import Message
 
@@ -42,6 +52,9 @@ class EventBuilder(Node):
         # compile (or load from cache) the kernels now, not on the first data: a JIT pause
         # in the data path would stop the heartbeats
         FeatureExtraction(cfg).warm()
+        self.carry: SpeCalibration | None = None  # the previous run's end calibration
+        self.sor_calibration: dict[int, SpeCalibration | None] = {}  # by run number, from the start of run
+        self.run_dir = Path(cfg.run.directory)
         self._reset()
 
     def _reset(self) -> None:
@@ -52,7 +65,8 @@ class EventBuilder(Node):
         self.reader_eor: dict[str, Any] | None = None
         self.beam_eor: dict[str, Any] | None = None
         self.last_beam_wall = time.monotonic()
-        self.extraction = FeatureExtraction(self.cfg)
+        self.extraction: FeatureExtraction | None = None  # made at the run's first record
+        self.start_calibration: SpeCalibration | None = None
         self.stats = {"unmatched_triggers": 0, "beam_pulses": 0, "matched_pulses": 0}
 
     def inputs(self) -> list[zmq.Socket]:
@@ -62,7 +76,29 @@ class EventBuilder(Node):
         return {id(self.beam): "beam", id(self.records): "records"}.get(id(sock))
 
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
+        self.run_dir = Path(meta.get("run_dir", self.cfg.run.directory))
         self._reset()
+
+    def _recorded_calibration(self) -> SpeCalibration | None:
+        path = self.run_dir / CALIBRATION_RECORD
+        try:
+            return SpeCalibration.from_dict(json.loads(path.read_text())["calibration"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("builder: calibration record %s unusable (%s); starting from the config", path, exc)
+            return None
+
+    def _extraction(self) -> FeatureExtraction:
+        if self.extraction is None:
+            run = self.params.run_number if self.params else -1
+            if run in self.sor_calibration:
+                start = self.sor_calibration.pop(run)
+            else:
+                start = self.carry or self._recorded_calibration()
+            self.start_calibration = start
+            self.extraction = FeatureExtraction(self.cfg, start)
+        return self.extraction
 
     def on_message(self, sock: zmq.Socket, msg: Message) -> None:
         if sock is self.beam:
@@ -75,6 +111,9 @@ class EventBuilder(Node):
         elif msg.kind == "eor":
             self.reader_eor = msg.meta
         elif msg.kind == "sor":
+            if "spe_calibration" in msg.meta:  # the digitizer names the run's start calibration (a replay)
+                cal = msg.meta["spe_calibration"]
+                self.sor_calibration[msg.run] = None if cal is None else SpeCalibration.from_dict(cal)
             self.send_lossless(self.out, self.message(STREAM, "sor", meta=msg.meta))
         elif msg.kind == "data":
             if len(msg.arrays["triggers"]) == 0:  # only losses: they travel with the next event message
@@ -110,7 +149,7 @@ class EventBuilder(Node):
     def _build(self, msg: Message) -> None:
         a = msg.arrays
         triggers = np.array(a["triggers"])  # writable copy; the frame is read-only
-        feats, peaks = build_batch(triggers, a["csi"], self.pulses, self.window_ns, self.extraction)
+        feats, peaks = build_batch(triggers, a["csi"], self.pulses, self.window_ns, self._extraction())
         self.stats["unmatched_triggers"] += int(np.count_nonzero(triggers["pulse_id"] < 0))
         self.stats["matched_pulses"] += int(np.count_nonzero(triggers["pulse_id"] >= 0))
         losses = [np.asarray(a.get("losses", np.zeros(0, dtypes.LOSS)))] + self.loss_out
@@ -129,7 +168,7 @@ class EventBuilder(Node):
             losses=np.concatenate(losses),
         )
         self.beam_out, self.loss_out = [], []
-        self.extra["spe_gain"] = float(self.extraction.gain.value)
+        self.extra["spe_gain"] = float(self._extraction().gain.value)
         self.send_lossless(self.out, self.message(STREAM, arrays=arrays), triggers=len(triggers))
         # keep only pulses that a later record could still match
         keep_from = int(triggers["time"][-1]) - 10 * self.window_ns
@@ -157,6 +196,11 @@ class EventBuilder(Node):
         assert self.reader_eor is not None
         meta = {**self.reader_eor, **self.stats, "beam_eor": self.beam_eor is not None,
                 "beam_missed": (self.beam_eor or {}).get("missed", 0)}
+        if self.extraction is not None:
+            end = self.extraction.calibration
+            meta["spe_calibration"] = {"start": None if self.start_calibration is None else
+                                       self.start_calibration.to_dict(), "end": end.to_dict()}
+            self.carry = end
         if self.beam_eor is None:
             log.warning("builder: beam stream ended without end-of-run; closing the run anyway")
         self.send_lossless(self.out, self.message(STREAM, "eor", meta=meta))

@@ -68,7 +68,8 @@ class DigitizerReader(Node):
         self.read = self.lost = 0
         self.pending = []
         self.exhausted_reported = False
-        self.send_lossless(self.out, self.message(STREAM, "sor", meta={"params": meta["params"]}))
+        device_meta = dict(getattr(self.device, "run_meta", {}))  # e.g. a replay's recorded start calibration
+        self.send_lossless(self.out, self.message(STREAM, "sor", meta={**device_meta, "params": meta["params"]}))
         self.device.start()
 
     def _fetch(self, timeout_s: float) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,16 @@ from daq.hardware.protocols import RunParameters
 from daq.kernels.exposure import gwhr
 from daq.ops.heap import release_free_memory
 from daq.processes.node import Node
-from daq.runfile import RunFileError, RunFileWriter, check_free_space, open_run, raw_codecs, run_file_path, run_files
+from daq.runfile import (
+    CALIBRATION_RECORD,
+    RunFileError,
+    RunFileWriter,
+    check_free_space,
+    open_run,
+    raw_codecs,
+    run_file_path,
+    run_files,
+)
 from daq.stages import accounting
 from daq.wire import transport
 from daq.wire.envelope import Message
@@ -204,6 +214,7 @@ class Recorder(Node):
             "foreign_refused": np.int64(self.foreign),
             "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
             "restarts": json.dumps(self.restarts),
+            **({"spe_calibration": json.dumps(meta["spe_calibration"])} if meta.get("spe_calibration") else {}),
         }
 
     def on_note(self, meta: dict[str, Any]) -> None:
@@ -264,11 +275,27 @@ class Recorder(Node):
         path = self.writer.path
         self.writer.close(status, self._final_attrs(meta))  # a RunFileError here goes to _fail
         self.writer = None
+        self._record_calibration(path, meta.get("spe_calibration"))
         summary = {"file": str(path), "generated": generated, "recorded": self.recorded, "lost": self.lost,
                    "exit_status": status, "restarts": len(self.restarts)}
         self.extra["last_run"] = summary
         self.report("run_done", **summary)
         self.state = "idle"
+
+    def _record_calibration(self, path: Path, calibration: dict[str, Any] | None) -> None:
+        """The run's end SPE calibration as the run directory's calibration record, where the next run's
+        builder starts from it (daq.processes.builder); replaced atomically, never half written."""
+        if not calibration or not calibration.get("end"):
+            return
+        record = path.parent / CALIBRATION_RECORD
+        tmp = record.with_name(record.name + ".tmp")
+        try:
+            record.parent.mkdir(exist_ok=True)
+            tmp.write_text(json.dumps({"run_number": self.params.run_number if self.params else -1,
+                                       "file": path.name, "calibration": calibration["end"]}))
+            tmp.replace(record)
+        except OSError as exc:
+            log.error("recorder: calibration record %s not written: %s", record, exc)
 
     def on_finish(self, meta: dict[str, Any]) -> None:
         if self.writer is not None:

@@ -93,6 +93,19 @@ def _files(cfg: object) -> list[Path]:
     return files
 
 
+def recorded_start_calibration(path: Path) -> dict | None:
+    """The SPE calibration the recorded run started from (run-file attribute ``spe_calibration``), None
+    if it started from the config's initial values (or was recorded before the attribute existed)."""
+    with open_run(path) as f:
+        text = f.attrs.get("spe_calibration")
+    if text is None:
+        return None
+    try:
+        return json.loads(text).get("start")
+    except (ValueError, AttributeError) as exc:
+        raise RunFileError(f"{path}: attribute spe_calibration is not the JSON the recorder writes: {exc}") from None
+
+
 class ReplayDigitizer:
     """Records of recorded run files, delivered like a digitizer delivers them."""
 
@@ -120,6 +133,7 @@ class ReplayDigitizer:
                 raise RunFileError(f"{info.path}: raw records of {info.n_samples} samples, the config says "
                                    f"{n_samples} (digitizer.record_length_ns, sample_rate_hz)")
         losses, _, self._generated_input = input_losses(infos)
+        self.run_meta = {"spe_calibration": recorded_start_calibration(files[0])}
         self._all_losses = losses
         self._losses: deque[LossRecord] = deque(losses)
         self._pace = _Pace(params.speed, first_trigger_time(files[0]), self._clock, self._sleep)

@@ -13,6 +13,7 @@ May import: ``daq.dtypes``, ``daq.config``, ``daq.kernels``; h5py and hdf5plugin
 """
 
 from daq.runfile.files import (
+    CALIBRATION_RECORD,
     LAYOUT_VERSION,
     RAW,
     TABLES,
@@ -28,6 +29,7 @@ from daq.runfile.tables import H5_ERRORS, read_rows, readable_attrs
 from daq.runfile.writer import UNCLOSED, DiskFullError, RunFileWriter, check_free_space, free_bytes, write_failure
 
 __all__ = [
+    "CALIBRATION_RECORD",
     "H5_ERRORS", "LAYOUT_VERSION", "RAW", "TABLES", "UNCLOSED", "DiskFullError", "RunFileError", "RunFileWriter",
     "check_free_space", "compression_options", "free_bytes", "missing_raw_sources", "open_run", "read_rows",
     "readable_attrs", "run_file_path", "run_files", "units_of", "write_failure",

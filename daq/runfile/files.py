@@ -60,6 +60,10 @@ class RunFileError(RuntimeError):
     """A run file that cannot be written or read as asked."""
 
 
+#: the run directory's SPE calibration record (JSON: run_number, file, calibration), replaced at each end of run
+CALIBRATION_RECORD = Path("calibration") / "spe.json"
+
+
 def run_file_path(run_dir: str | Path, run_number: int, sub_run: int = 0) -> Path:
     """``run_NNNNNN.h5`` for the first file of a run, ``run_NNNNNN_subKKK.h5`` for sub-run K >= 1
     (a recorder restarted during the run continues in a new sub-run file)."""
