@@ -10,7 +10,8 @@ calibration of the blocks before it, so features do not depend on how records we
 * **gain** through the measured response: a peak finder sees only the SPEs above its threshold, and
   measures each with the noise its own choice of maximum favours, so the mean charge of found peaks is
   not the SPE mean charge. Into a copy of each block's quiet pretraces, ``features.spe_injections``
-  pulses per pretrace of the measured shape are injected, with charges uniform from 0.05 to 3 times the
+  pulses per pretrace of the measured shape are injected (into ``features.spe_injection_windows`` of them per
+  block), with charges uniform from 0.05 to 3 times the
   current gain, and found again with the same kernels: the response (found-charge distribution per true
   charge, efficiency included). The found-charge spectrum of isolated pretrace peaks (minus that of the
   noise peaks of the inverted pretrace: with symmetric noise they are the false peaks among them) is
@@ -18,8 +19,9 @@ calibration of the blocks before it, so features do not depend on how records we
   photoelectrons in one peak, folded through that response (:func:`fit_gain`). Assumptions: SPE
   charges are Polya distributed (below the threshold the fit extrapolates with that shape), the mean
   pulse is the shape of every SPE, the noise is symmetric.
-* statistics: the last ``features.spe_gain_peaks`` isolated data peaks (and the injections of their
-  blocks) make the estimate.
+* statistics: the last ``features.spe_gain_peaks`` isolated data peaks make the spectrum, and the last
+  ``features.spe_response_injections`` found injections the response (over more blocks: the response
+  changes slowly, and its statistics set the gain's precision).
 
 A calibration carries over to the next run (:meth:`SpeCalibration.to_dict` / ``from_dict``).
 """
@@ -41,10 +43,6 @@ INITIAL_SPREAD = 0.4
 MIN_DATA_PEAKS = 200
 MIN_FOUND_INJECTED = 100
 SEED = 0x5E7E45
-# quiet pretraces per block that get injected pulses: each costs the features of a whole record again,
-# so all of them made the builder 7x slower (415 against 57 us per trigger); the response statistics
-# accumulate over the blocks of features.spe_gain_peaks anyway
-INJECT_WINDOWS = 8
 # the gain is fitted again once this fraction of features.spe_gain_peaks is new data (every block until the
 # first fit of a run succeeds): a fit each block cost the builder ~200 us per trigger, for an estimate
 # whose statistics change by a few per cent from one block to the next
@@ -102,12 +100,17 @@ class SpeCalibrator:
         self.shape_target = max(1, f.spe_shape_peaks)
         self.gain_peaks = max(1, f.spe_gain_peaks)
         self.injections = max(0, f.spe_injections)
+        # quiet pretraces per block that get injected pulses: each costs the features of a whole record again
+        # (all of them made the builder 7x slower: 415 against 57 us per trigger)
+        self.inject_windows = max(1, f.spe_injection_windows)
+        self.response_found = max(1, f.spe_response_injections)
+        self.response: deque[np.ndarray] = deque()  # injections (true, found charge) by block
         self.min_separation = max(1, round(f.peak_min_separation_ns / params.sample_ns))
         self.calibration = start or SpeCalibration(f.spe_gain_initial, INITIAL_SPREAD, params.initial_window)
         self.template_sum = np.zeros(spe_shape.TEMPLATE_BEFORE + spe_shape.TEMPLATE_AFTER)
         self.template_peaks = 0
         self.next_shape = self.shape_target  # peaks of the next mean pulse
-        self.stats: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque()
+        self.stats: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self.refit_peaks = max(MIN_DATA_PEAKS, int(REFIT_FRACTION * self.gain_peaks))
         self.new_peaks = 0  # data peaks since the last gain fit
         self.fitted = False  # a gain fit of this run has succeeded
@@ -151,10 +154,14 @@ class SpeCalibrator:
         injected = np.zeros((0, 2))
         if self.injections and cal.template is not None:
             injected = self._inject(block, csi, feats, quiet, pre, keys)
-        self.stats.append((q_pos, q_neg, injected))
+        self.stats.append((q_pos, q_neg))
         self.new_peaks += q_pos.size - q_neg.size
         while len(self.stats) > 1 and sum(len(d[0]) for d in list(self.stats)[1:]) >= self.gain_peaks:
             self.stats.popleft()
+        self.response.append(injected)
+        while len(self.response) > 1 and sum(np.count_nonzero(np.isfinite(d[:, 1])) for d in
+                                             list(self.response)[1:]) >= self.response_found:
+            self.response.popleft()
         self._update()
 
     def _shape(self, csi: np.ndarray, feats: np.ndarray, pre: np.ndarray, keys: np.ndarray, single: np.ndarray) -> None:
@@ -190,8 +197,8 @@ class SpeCalibrator:
         w = cal.window
         guard = w.pre + w.post + w.length + spe_shape.TEMPLATE_BEFORE
         recs, where = [], []
-        if len(quiet) > INJECT_WINDOWS:  # a sample of the block's quiet pretraces: the response is a slow
-            quiet = quiet[np.sort(rng.choice(len(quiet), INJECT_WINDOWS, replace=False))]  # average over blocks
+        if len(quiet) > self.inject_windows:  # a sample of the block's quiet pretraces: the response is a
+            quiet = quiet[np.sort(rng.choice(len(quiet), self.inject_windows, replace=False))]  # slow average
         for k, win in zip(quiet["trigger_id"] * 2 + quiet["window"], quiet["window"], strict=True):
             pt0, pt1 = p.windows[int(win)][:2]
             slot = (pt1 - pt0) // self.injections
@@ -244,7 +251,7 @@ class SpeCalibrator:
                 if m > 0:
                     self.calibration = replace(cal, gain=float(m))
             return
-        inj = np.concatenate([d[2] for d in self.stats])
+        inj = np.concatenate(list(self.response))
         if np.count_nonzero(np.isfinite(inj[:, 1])) < MIN_FOUND_INJECTED:
             return
         if self.fitted and self.new_peaks < self.refit_peaks:
