@@ -90,6 +90,30 @@ def isolated(peaks: np.ndarray, keys: np.ndarray, guard_ns: float) -> np.ndarray
     return (~same_prev | (gap_prev >= guard_ns)) & (~same_next | (gap_next >= guard_ns))
 
 
+def nearest_same_key_index(keys: np.ndarray, times: np.ndarray, q_keys: np.ndarray,
+                           q_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query (key, time): the index of the row of ``keys``/``times`` (integers, sorted by key, then
+    time; times below 2**27) with the same key nearest in time (the earlier one on a tie) and its distance;
+    distance inf where the key has no rows."""
+    keys, times = np.asarray(keys, np.int64), np.asarray(times, np.int64)
+    q_keys, q_times = np.asarray(q_keys, np.int64), np.asarray(q_times, np.int64)
+    if keys.size == 0:
+        return np.zeros(q_keys.size, np.int64), np.full(q_keys.size, np.inf)
+    j = np.searchsorted(keys * 2**27 + times, q_keys * 2**27 + q_times)
+    cand = np.stack([j - 1, j])
+    inside = (cand >= 0) & (cand < keys.size)
+    cand = np.clip(cand, 0, keys.size - 1)
+    dist = np.where(inside & (keys[cand] == q_keys), np.abs(times[cand] - q_times), np.inf)
+    pick = np.argmin(dist, axis=0)  # the earlier candidate on a tie
+    cols = np.arange(q_keys.size)
+    return cand[pick, cols], dist[pick, cols]
+
+
+def nearest_same_key(keys: np.ndarray, times: np.ndarray, q_keys: np.ndarray, q_times: np.ndarray) -> np.ndarray:
+    """Distance from each query (key, time) to the nearest row of the same key (inf if none)."""
+    return nearest_same_key_index(keys, times, q_keys, q_times)[1]
+
+
 class SpeCalibrator:
     """Running SPE calibration of one run (module docstring)."""
 
@@ -104,7 +128,8 @@ class SpeCalibrator:
         # (all of them made the builder 7x slower: 415 against 57 us per trigger)
         self.inject_windows = max(1, f.spe_injection_windows)
         self.response_found = max(1, f.spe_response_injections)
-        self.response: deque[np.ndarray] = deque()  # injections (true, found charge) by block
+        self.response: deque[tuple[np.ndarray, int]] = deque()  # injections (true, found charge), found
+        self.response_total = 0  # found injections in self.response
         self.min_separation = max(1, round(f.peak_min_separation_ns / params.sample_ns))
         self.calibration = start or SpeCalibration(f.spe_gain_initial, INITIAL_SPREAD, params.initial_window)
         self.template_sum = np.zeros(spe_shape.TEMPLATE_BEFORE + spe_shape.TEMPLATE_AFTER)
@@ -158,10 +183,11 @@ class SpeCalibrator:
         self.new_peaks += q_pos.size - q_neg.size
         while len(self.stats) > 1 and sum(len(d[0]) for d in list(self.stats)[1:]) >= self.gain_peaks:
             self.stats.popleft()
-        self.response.append(injected)
-        while len(self.response) > 1 and sum(np.count_nonzero(np.isfinite(d[:, 1])) for d in
-                                             list(self.response)[1:]) >= self.response_found:
-            self.response.popleft()
+        found = int(np.count_nonzero(np.isfinite(injected[:, 1])))
+        self.response.append((injected, found))
+        self.response_total += found
+        while len(self.response) > 1 and self.response_total - self.response[0][1] >= self.response_found:
+            self.response_total -= self.response.popleft()[1]
         self._update()
 
     def _shape(self, csi: np.ndarray, feats: np.ndarray, pre: np.ndarray, keys: np.ndarray, single: np.ndarray) -> None:
@@ -191,55 +217,54 @@ class SpeCalibrator:
 
     def _inject(self, block: int, csi: np.ndarray, feats: np.ndarray, quiet: np.ndarray, pre: np.ndarray,
                 keys: np.ndarray) -> np.ndarray:
-        """Rows (injected charge, found charge or NaN) [ADC*sample] of one block's injections."""
+        """Rows (injected charge, found charge or NaN) [ADC*sample] of one block's injections: one pulse in
+        each of ``features.spe_injections`` equal slots of a quiet pretrace, at a random place in it, unless
+        a data peak is within the guard."""
         p, cal = self.params, self.calibration
         rng = np.random.default_rng([SEED, block])
         w = cal.window
         guard = w.pre + w.post + w.length + spe_shape.TEMPLATE_BEFORE
-        recs, where = [], []
         if len(quiet) > self.inject_windows:  # a sample of the block's quiet pretraces: the response is a
             quiet = quiet[np.sort(rng.choice(len(quiet), self.inject_windows, replace=False))]  # slow average
-        for k, win in zip(quiet["trigger_id"] * 2 + quiet["window"], quiet["window"], strict=True):
-            pt0, pt1 = p.windows[int(win)][:2]
-            slot = (pt1 - pt0) // self.injections
-            if slot <= 2 * guard:
-                continue
-            taken = np.round(pre["time_ns"][keys == k] / p.sample_ns)
-            for i in range(self.injections):
-                pos = pt0 + i * slot + guard + int(rng.integers(0, slot - 2 * guard))
-                if taken.size == 0 or np.min(np.abs(taken - pos)) >= guard:
-                    recs.append(int(k))
-                    where.append(pos)
-        if not recs:
+        n_inj = self.injections
+        bounds = np.array([p.windows[int(v)][:2] for v in quiet["window"]], np.int64).reshape(-1, 2)
+        slot = (bounds[:, 1] - bounds[:, 0]) // n_inj
+        usable = slot > 2 * guard
+        if not np.any(usable):
             return np.zeros((0, 2))
-        trig = np.asarray(recs) // 2
+        qkeys, bounds, slot = (quiet["trigger_id"] * 2 + quiet["window"])[usable], bounds[usable], slot[usable]
+        jitter = rng.integers(0, (slot - 2 * guard)[:, None], (qkeys.size, n_inj))
+        where = (bounds[:, :1] + np.arange(n_inj)[None, :] * slot[:, None] + guard + jitter).ravel()
+        recs = np.repeat(qkeys, n_inj)
+        taken = np.round(pre["time_ns"] / p.sample_ns).astype(np.int64)
+        free = nearest_same_key(keys, taken, recs, where) >= guard
+        recs, where = recs[free], where[free]
+        if recs.size == 0:
+            return np.zeros((0, 2))
         ids = feats["trigger_id"][::2]
-        rec_index = np.searchsorted(ids, trig)
+        rec_index = np.searchsorted(ids, recs // 2)
         use, local = np.unique(rec_index, return_inverse=True)
         copy = np.array(csi[use])
-        charge = cal.gain * rng.uniform(RESPONSE_U[0], RESPONSE_U[-1], len(recs))
-        spe_shape.inject_pulses(copy, local.astype(np.int64), np.asarray(where, np.int64), charge, cal.template,
+        charge = cal.gain * rng.uniform(RESPONSE_U[0], RESPONSE_U[-1], recs.size)
+        spe_shape.inject_pulses(copy, local.astype(np.int64), where.astype(np.int64), charge, cal.template,
                                 p.polarity)
         _, p2 = features.extract_features(copy, ids[use], feats["time"][::2][use], p, cal.gain, w, self.baseline)
         found = p2[np.isin(p2["region"], (dtypes.REGION_PRETRACE, dtypes.REGION_NOISE))]
         found = found[np.lexsort((found["time_ns"], found["trigger_id"] * 2 + found["window"]))]
         alone = isolated(found, found["trigger_id"] * 2 + found["window"], (w.pre + w.post + w.length) * p.sample_ns)
         found = found[alone & (found["region"] == dtypes.REGION_PRETRACE)]  # as the data peaks are chosen
-        out = np.full((len(recs), 2), np.nan)
+        out = np.full((recs.size, 2), np.nan)
         out[:, 0] = charge
-        tol = (w.length + 2) * p.sample_ns
         fkey = found["trigger_id"] * 2 + found["window"]
-        for m, (key, pos) in enumerate(zip(recs, where, strict=True)):
-            sel = found[fkey == key]
-            if sel.size == 0:
-                continue
-            d = np.abs(sel["time_ns"] - pos * p.sample_ns)
-            j = int(np.argmin(d))
-            if d[j] <= tol:
-                out[m, 1] = sel["charge"][j]
+        t_inj = where * p.sample_ns
+        j, d = nearest_same_key_index(fkey, found["time_ns"], recs, t_inj)
+        hit = d <= (w.length + 2) * p.sample_ns
+        out[hit, 1] = found["charge"][j[hit]]
         return out
 
     def _update(self) -> None:
+        if self.fitted and self.new_peaks < self.refit_peaks:
+            return
         q_pos = np.concatenate([d[0] for d in self.stats])
         q_neg = np.concatenate([d[1] for d in self.stats])
         cal = self.calibration
@@ -251,10 +276,8 @@ class SpeCalibrator:
                 if m > 0:
                     self.calibration = replace(cal, gain=float(m))
             return
-        inj = np.concatenate(list(self.response))
+        inj = np.concatenate([d[0] for d in self.response])
         if np.count_nonzero(np.isfinite(inj[:, 1])) < MIN_FOUND_INJECTED:
-            return
-        if self.fitted and self.new_peaks < self.refit_peaks:
             return
         self.new_peaks = 0
         fit = fit_gain(q_pos, q_neg, inj, cal.gain, cal.spread)
