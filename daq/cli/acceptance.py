@@ -75,6 +75,7 @@ class Figures:
     afterglow_turn_on: float
     spe_efficiency: float
     linear_gate_fired: float = 0.0  # windows whose linear gate fired (no deposit saturates the ADC here)
+    gain_ratio_end: float = float("nan")  # the running gain / truth after the measurement's own records
 
 
 def signal_records(cfg: Config, n_records: int, n_pe: np.ndarray, seed: int, first_id: int,
@@ -99,7 +100,8 @@ def measure(cfg: Config, calibration: SpeCalibration, n_records: int = 2000, see
     rng = np.random.default_rng([seed, 7])
     n_pe = rng.choice([8, 10, 12, 15, 20], (n_records, 2))
     batch = signal_records(cfg, n_records, n_pe, seed, 10**6, pretrace_pe=1.5)
-    feats, _ = run_extraction(FeatureExtraction(cfg, calibration), batch)
+    extraction = FeatureExtraction(cfg, calibration)
+    feats, _ = run_extraction(extraction, batch)
     truth = window_truth(feats, batch.truth)
     pre_ns = calibration.window.pre * cfg.digitizer.sample_ns
     f_int = {n: integration_fraction(cfg, n, pre_ns) for n in (10, 12, 15, 20)}
@@ -123,7 +125,7 @@ def measure(cfg: Config, calibration: SpeCalibration, n_records: int = 2000, see
     fired = (feats["since_saturation_ns"] >= 0) & (feats["since_saturation_ns"] < gate)
     return Figures(calibration.gain / cfg.simulation.spe_gain, float(np.mean(ratio)),
                    float(np.std(ratio) / math.sqrt(max(1, ratio.size))), float(purity), false_rate, turn_on, spe_eff,
-                   float(np.mean(fired)))
+                   float(np.mean(fired)), extraction.calibration.gain / cfg.simulation.spe_gain)
 
 
 def afterglow_turn_on(true_pe: np.ndarray, fails: np.ndarray) -> float:
