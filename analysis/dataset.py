@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +109,19 @@ class NeutronSpec:
     apply_pe_efficiency: bool
 
 
+STEADY_STATE_MODELS = ("factorized", "per_bin", "smooth")
+
+
 @dataclass(frozen=True)
 class SteadyStateSpec:
-    model: str                          # "factorized" or "per_bin"
+    model: str                          # one of STEADY_STATE_MODELS
     beam_off: bool                      # use the beam-off C and AC windows too
+    # smooth model (steady_smooth.py)
+    shape_windows: tuple[str, ...] = ("ac_beam_on", "c_beam_off", "ac_beam_off")
+    norm_windows: tuple[str, ...] = ("ac_beam_on",)
+    exposure_ratio: float = 1.0         # sideband (norm windows) exposure / C-window exposure
+    pe_degree: int = 2                  # PE shape exp(polynomial of this degree)
+    time_shape: str = "flat"            # "flat" (x acceptance vs time) or "exponential"
 
 
 @dataclass(frozen=True)
@@ -367,12 +376,33 @@ def _neutrons(sec: Section | None, files: _Files) -> tuple[NeutronSpec, ...]:
 
 
 def _steady_state(sec: Section, data: DataSpec) -> SteadyStateSpec:
-    sec.check_keys(["model", "beam_off"])
-    model = sec.string("model", choices=("factorized", "per_bin"))
+    sec.check_keys(["model", "beam_off", "shape_windows", "norm_windows", "exposure_ratio", "pe_degree",
+                    "time_shape"])
+    model = sec.string("model", choices=STEADY_STATE_MODELS)
     beam_off = sec.boolean("beam_off", False)
     if beam_off and data.format != "hdf5_events" and not any(w in data.files for w in WINDOWS[2:]):
         raise sec.error("beam_off", "false when [data] has no c_beam_off or ac_beam_off file", True)
-    return SteadyStateSpec(model, beam_off)
+    sidebands = WINDOWS[1:] if beam_off else WINDOWS[1:2]
+    shape = sec.strings("shape_windows", list(sidebands))
+    norm = sec.strings("norm_windows", ["ac_beam_on"])
+    for key, names in (("shape_windows", shape), ("norm_windows", norm)):
+        if not names or any(w not in WINDOWS[1:] for w in names):
+            raise sec.error(key, "a non-empty list of " + ", ".join(repr(w) for w in WINDOWS[1:]), names)
+        if data.format != "hdf5_events" and any(w not in data.files for w in names):
+            raise sec.error(key, "windows that [data] provides", names)
+    return SteadyStateSpec(
+        model, beam_off, tuple(shape), tuple(norm),
+        exposure_ratio=sec.number("exposure_ratio", 1.0, lo=0, lo_open=True),
+        pe_degree=sec.integer("pe_degree", 2, lo=1),
+        time_shape=sec.string("time_shape", "flat", choices=("flat", "exponential")),
+    )
+
+
+def with_steady_state_model(spec: DatasetSpec, model: str) -> DatasetSpec:
+    """The same dataset with another steady-state background model (its other keys kept)."""
+    if model not in STEADY_STATE_MODELS:
+        raise DatasetError(f"steady-state model: expected one of {', '.join(STEADY_STATE_MODELS)}, got {model!r}")
+    return replace(spec, steady_state=replace(spec.steady_state, model=model))
 
 
 def _edges(sec: Section, key: str, range_key: str, width_key: str) -> NDArray[np.float64]:

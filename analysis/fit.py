@@ -120,7 +120,7 @@ class FitOutcome:
         ndata = sum(c.ndata for c in self.cost.costs if not isinstance(c, NormalPull))
         pulled = {n.name for n in self.model.nuisances}
         free = [p for p in self.model.parameters if p not in pulled and p not in self.fixed]
-        profiled = 0 if self.model.factorized else int(self.model.observed.counts["c_beam_on"].size)
+        profiled = int(self.model.observed.counts["c_beam_on"].size) if self.model.steady is None else 0
         return ndata - len(free) - profiled
 
     def propagate(self, func: Callable[[dict[str, float]], float], step: float = 1e-3) -> tuple[float, float]:

@@ -21,6 +21,7 @@ from .flux import COMPONENTS
 from .nuisance import Nuisance, dataset_nuisances
 from .prediction import CevnsModel, NeutronModel, ResponseGrid, ResponseState, nominal_state
 from .signal import SignalHypothesis, Strength
+from .steady_smooth import SmoothSteadyState
 from .steady_state import OFF_RATIO, FactorizedSteadyState, off_window_counts
 
 Params = Mapping[str, float]
@@ -40,15 +41,24 @@ class FitModel:
             _shared = (cevns, neutrons)
         self.cevns, self.neutrons = _shared
         self.hypothesis: SignalHypothesis = hypothesis or Strength(len(self.cevns.nuclides))
-        self.nuisances: tuple[Nuisance, ...] = dataset_nuisances(spec)
-        self._by_name = {n.name: n for n in self.nuisances}
         self.factorized = spec.steady_state.model == "factorized"
         use_off = spec.steady_state.beam_off
-        self.steady = FactorizedSteadyState(observed.counts, use_off) if self.factorized else None
+        self.steady: FactorizedSteadyState | SmoothSteadyState | None = None
+        if self.factorized:
+            self.steady = FactorizedSteadyState(observed.counts, use_off)
+        elif spec.steady_state.model == "smooth":
+            grid = self.cevns.grid
+            eff = None if grid.fine_time_edges is None else (grid.fine_time_edges, grid.fine_time_eff)
+            self.steady = SmoothSteadyState(spec, observed.counts, eff)
+        sideband = self.steady.nuisances if isinstance(self.steady, SmoothSteadyState) else ()
+        #: nuisances whose auxiliary measurement is the sideband data (toys redraw the data, not a centre)
+        self.sideband_nuisances: frozenset[str] = frozenset(n.name for n in sideband)
+        self.nuisances: tuple[Nuisance, ...] = dataset_nuisances(spec) + tuple(sideband)
+        self._by_name = {n.name: n for n in self.nuisances}
         names = list(self.hypothesis.parameters) + [n.name for n in self.nuisances]
         if self.steady is not None:
             names += list(self.steady.parameters)
-        elif off_window_counts(observed.counts, use_off):
+        elif spec.steady_state.model == "per_bin" and off_window_counts(observed.counts, use_off):
             names.append(OFF_RATIO)
         self.parameters: tuple[str, ...] = tuple(names)
         nominal = nominal_state(spec)

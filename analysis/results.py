@@ -18,6 +18,7 @@ from scipy.optimize import brentq
 from .counting import CountingResult, counting_analysis
 from .datafiles import ObservedData
 from .dataset import DatasetSpec
+from .diagnostics import crossings, expected_significance, impacts, profile_scan, scan_grid, window_chi2
 from .fit import FitOutcome, minimise, minos_interval, profile, significance
 from .flux import COMPONENTS
 from .formfactor import FORM_FACTORS
@@ -161,6 +162,14 @@ def steady_state_summary(best: FitOutcome) -> dict[str, Any]:
             return float(on_off.background(p).sum())
     n_ss, err = best.propagate(total)
     out: dict[str, Any] = {"model": model.spec.steady_state.model, "n_ss": n_ss, "n_ss_err": err}
+    if model.spec.steady_state.model == "smooth":
+        chi2, ndof = model.steady.sideband_chi2()
+        out.update({"sideband_windows": list(model.steady.shape_windows),
+                    "norm_windows": list(model.steady.norm_windows),
+                    "norm_prior": model.steady.nominal,
+                    "norm_prior_err": model.steady.nuisances[0].error_hi,
+                    "sideband_chi2": chi2, "sideband_ndof": ndof,
+                    "sideband_fit_valid": model.steady.sideband_fit_valid})
     if OFF_RATIO in best.values:
         out["off_ratio"] = best.values[OFF_RATIO]
         out["off_ratio_err"] = best.errors[OFF_RATIO] if best.has_covariance else float("nan")
@@ -177,16 +186,6 @@ def fit_note(best: FitOutcome, observed: ObservedData) -> str | None:
     free = sum(1 for name in best.minuit.parameters if not best.minuit.fixed[name])
     return (f"the fit is not valid: {problem}; the data hold {c:.0f} C and {ac:.0f} AC beam-on events in the "
             f"analysis window for {free} free parameters")
-
-
-def profile_grid(mu: float, mu_lo: float, mu_hi: float, points: int) -> NDArray[np.float64]:
-    """Values of mu for the profile scan: coarse from 0, fine around the best fit (MINOS errors);
-    without errors, coarse only, up to three times the best fit."""
-    if not (np.isfinite(mu_lo) and np.isfinite(mu_hi)):
-        return np.linspace(0.0, max(3.0 * mu, 1.0), points)
-    coarse = np.linspace(0.0, max(2.0 * mu + 4.0 * mu_hi, 0.5), points - points // 2)
-    fine = np.linspace(max(mu + 2.0 * mu_lo, 0.0), mu + 2.0 * mu_hi, points // 2)
-    return np.unique(np.concatenate([coarse, fine]))
 
 
 @dataclass
@@ -224,7 +223,7 @@ def predict_report(spec: DatasetSpec, observed: ObservedData, model: FitModel | 
 
 
 def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
-            profile_points: int = 25) -> AnalysisResult:
+            profile_points: int = 50, with_impacts: bool = True) -> AnalysisResult:
     """The full set of results for ``sevens fit``."""
     model = FitModel(spec, observed)
     best = minimise(model)
@@ -243,8 +242,10 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         neutron_err / neutron_total if neutron_total > 0 else 0.0, sm_total, sm_err / sm_total)
     xs = cross_sections_sm(model)
     flavored = minimise(model.with_hypothesis(Flavored(len(model.cevns.nuclides))), start=best.values)
-    grid = profile_grid(mu, mu_lo, mu_hi, profile_points)
-    prof = profile(best, "mu", grid) if best.converged else np.full(grid.size, np.nan)
+    grid = scan_grid(best, "mu", mu_hi, profile_points)
+    prof = profile_scan(best, "mu", grid) if best.converged else np.full(grid.size, np.nan)
+    z_expected, mu_err_expected = expected_significance(best) if best.converged else (float("nan"),) * 2
+    windows = window_chi2(best) if best.has_covariance else {}
     sin2 = sin2_from_strength(mu, model)
     sin2_lo = sin2_from_strength(mu + mu_lo, model)
     sin2_hi = sin2_from_strength(mu + mu_hi, model)
@@ -262,11 +263,16 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "n_cevns_err": n_cevns_err,
         "mu": mu, "mu_err_lo": -mu_lo, "mu_err_hi": mu_hi,
         "significance_sigma": z,
+        "significance_expected_sigma": z_expected,
+        "mu_err_expected": mu_err_expected,
         "sm_prediction": sm_total,
         "sm_prediction_err": sm_err,
         "sm_prediction_err_breakdown": breakdown,
-        "chi2": best.poisson_chi2(),
-        "ndof": best.ndof(),
+        "chi2": windows["c"]["chi2"] if windows else float("nan"),
+        "ndof": windows["c"]["ndof"] if windows else float("nan"),
+        "chi2_windows": windows,
+        "chi2_total": best.poisson_chi2(),
+        "ndof_total": best.ndof(),
         "fit_valid": note is None,
         "fit_note": note,
         "sigma_flux_avg_1e40_cm2": mu * xs["all"] / CM2_1E40,
@@ -281,6 +287,9 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "fitted_counts": fitted,
         "nuisance": nuisances,
         "steady_state": steady_state_summary(best),
+        "impacts": impacts(best) if with_impacts and best.converged else [],
+        "profile_mu": {"grid": grid.tolist(), "two_delta_nll": prof.tolist(),
+                       "crossings": crossings(grid, prof, mu) if best.converged else {}},
         "counting": counting.as_dict(),
     }
     nsi = None
