@@ -135,20 +135,21 @@ def asimov_observed(model: FitModel, truth: Mapping[str, float], steady_state: N
     return ObservedData(counts, obs.pot, obs.gwhr)
 
 
-def expected_significance(best: FitOutcome, name: str = "mu", value: float = 1.0) -> tuple[float, float]:
+def expected_significance(best: FitOutcome, name: str = "mu", value: float = 1.0) -> dict[str, float]:
     """Median significance (Asimov) of rejecting ``name = 0`` if the truth were ``name = value``
-    with every other parameter at its best fit to the data; also returns the Asimov error of
-    ``name`` (HESSE)."""
+    with every other parameter at its best fit to the data: ``z``, and the Asimov fit's
+    ``fitted`` value (``value`` up to the minimiser's tolerance) and HESSE ``error``."""
     truth = {**best.values, name: value}
     data = asimov_observed(best.model, truth, steady_state_expectation(best))
     model = best.model.with_observed(data)
     centres = {n.name: truth[n.name] for n in model.nuisances if n.name not in model.sideband_nuisances}
     fit = minimise(model, pull_centres=centres, start=truth)
     null = minimise(model, fixed={name: 0.0}, pull_centres=centres, start=fit.values, hesse=False)
+    nan = float("nan")
     if not (fit.converged and null.converged):
-        return float("nan"), float("nan")
-    z = float(np.sqrt(max(2.0 * (null.fval - fit.fval), 0.0)))
-    return z, float(fit.errors[name]) if fit.has_covariance else float("nan")
+        return {"z": nan, "fitted": nan, "error": nan}
+    return {"z": float(np.sqrt(max(2.0 * (null.fval - fit.fval), 0.0))), "fitted": float(fit.values[name]),
+            "error": float(fit.errors[name]) if fit.has_covariance else nan}
 
 
 # --- impacts ------------------------------------------------------------------
@@ -161,7 +162,8 @@ def impacts(best: FitOutcome) -> list[dict[str, Any]]:
         theta, err = best.values[nuis.name], best.errors[nuis.name]
         shifts = []
         for sign in (+1.0, -1.0):
-            fit = minimise(best.model, fixed={nuis.name: theta + sign * err}, start=best.values, hesse=False)
+            fit = minimise(best.model, fixed={nuis.name: theta + sign * err}, start=best.values, hesse=False,
+                           strategy=0)
             shifts.append(best.model.n_cevns(fit.values) - n0 if fit.converged else float("nan"))
         rows.append({"name": nuis.name, "description": nuis.description, "pull": theta, "pull_err": err,
                      "up": shifts[0], "down": shifts[1], "impact": 0.5 * (abs(shifts[0]) + abs(shifts[1]))})
@@ -172,7 +174,7 @@ def impacts(best: FitOutcome) -> list[dict[str, Any]]:
 def scan_point(best: FitOutcome, name: str, value: float) -> float:
     """2 Delta NLL of the profile likelihood at ``name = value``: one minimisation started from
     the best fit, so the result depends only on (best fit, point) and points can run anywhere."""
-    fit = minimise(best.model, fixed={name: float(value)}, start=best.values, hesse=False)
+    fit = minimise(best.model, fixed={name: float(value)}, start=best.values, hesse=False, strategy=0)
     if not fit.converged:
         return float("nan")
     return max(2.0 * (fit.fval - best.fval), 0.0)

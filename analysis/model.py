@@ -66,6 +66,10 @@ class FitModel:
                           "qf_scale": nominal.qf_scale, "eff_a": nominal.eff_a, "eff_k": nominal.eff_k,
                           "eff_x0": nominal.eff_x0, "t_offset_us": nominal.t_offset_us}
         self._cache: tuple[ResponseState | None, NDArray | None, list[NDArray] | None] = (None, None, None)
+        # the beam expectation depends on these only; MIGRAD's steps in background parameters reuse it
+        self._beam_names = tuple(self.hypothesis.parameters) + tuple(
+            n.name for n in self.nuisances if n.name not in self.sideband_nuisances)
+        self._beam_memo: tuple[tuple[float, ...], NDArray[np.float64]] | None = None
 
     def with_hypothesis(self, hypothesis: SignalHypothesis) -> FitModel:
         """Same data and templates, another signal hypothesis."""
@@ -127,10 +131,14 @@ class FitModel:
 
     def beam(self, p: Params) -> NDArray[np.float64]:
         """Beam-related expectation (CEvNS + neutrons)."""
+        key = tuple(p[name] for name in self._beam_names)
+        if self._beam_memo is not None and self._beam_memo[0] == key:
+            return self._beam_memo[1]
         total = self.cevns_components(p).sum(axis=0)
         _, neutrons = self._templates(self.state(p))
         for model, template in zip(self.neutrons, neutrons, strict=True):
             total = total + self.physical(f"{model.name}_norm", p) * template
+        self._beam_memo = (key, total)
         return total
 
     def __call__(self, p: Params) -> NDArray[np.float64]:

@@ -38,7 +38,7 @@ def _components(result: AnalysisResult) -> dict[str, np.ndarray]:
 def _chi2_text(s: dict) -> str:
     if not np.isfinite(s["chi2"]):
         return ""
-    return f", C $\chi^2$/ndof = {s['chi2']:.1f}/{s['ndof']:.1f}"
+    return rf", C $\chi^2$/ndof = {s['chi2']:.1f}/{s['ndof']:.1f}"
 
 
 def plot_projections(result: AnalysisResult, directory: Path) -> Path:

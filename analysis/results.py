@@ -244,7 +244,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     flavored = minimise(model.with_hypothesis(Flavored(len(model.cevns.nuclides))), start=best.values)
     grid = scan_grid(best, "mu", mu_hi, profile_points)
     prof = profile_scan(best, "mu", grid) if best.converged else np.full(grid.size, np.nan)
-    z_expected, mu_err_expected = expected_significance(best) if best.converged else (float("nan"),) * 2
+    asimov = expected_significance(best) if best.converged else {"z": float("nan"), "error": float("nan")}
     windows = window_chi2(best) if best.has_covariance else {}
     sin2 = sin2_from_strength(mu, model)
     sin2_lo = sin2_from_strength(mu + mu_lo, model)
@@ -263,8 +263,8 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "n_cevns_err": n_cevns_err,
         "mu": mu, "mu_err_lo": -mu_lo, "mu_err_hi": mu_hi,
         "significance_sigma": z,
-        "significance_expected_sigma": z_expected,
-        "mu_err_expected": mu_err_expected,
+        "significance_expected_sigma": asimov["z"],
+        "mu_err_expected": asimov["error"],
         "sm_prediction": sm_total,
         "sm_prediction_err": sm_err,
         "sm_prediction_err_breakdown": breakdown,
