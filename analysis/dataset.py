@@ -22,6 +22,7 @@ from .formfactor import FORM_FACTORS
 from .response import SMEARING_MODELS
 from .runselect import CatalogueRun, select_runs
 from .schema import REQUIRED, DatasetError, Section, read_text
+from .systematics import SystematicSpec, parse_systematics
 
 DATA_FORMATS = ("binned_text", "event_text", "hdf5_events")
 WINDOWS = ("c_beam_on", "ac_beam_on", "c_beam_off", "ac_beam_off")
@@ -146,6 +147,7 @@ class DatasetSpec:
     neutrons: tuple[NeutronSpec, ...]
     steady_state: SteadyStateSpec
     analysis: AnalysisSpec
+    systematics: tuple[SystematicSpec, ...] = ()
 
 
 class _Files:
@@ -182,7 +184,7 @@ def read_dataset(path: str | Path, data_dir: str | Path | None = None) -> Datase
     files = _Files(base)
     top = Section(path, "", raw)
     top.check_keys(["schema_version", "name", "description", "data", "exposure", "source", "detector",
-                    "response", "timing", "backgrounds", "steady_state", "analysis"])
+                    "response", "timing", "backgrounds", "steady_state", "analysis", "systematics"])
     if top.integer("schema_version") != 1:
         raise top.error("schema_version", "1", raw["schema_version"])
     source = top.section("source")
@@ -204,6 +206,7 @@ def read_dataset(path: str | Path, data_dir: str | Path | None = None) -> Datase
         neutrons=_neutrons(top.section("backgrounds", required=False), files),
         steady_state=_steady_state(top.section("steady_state"), data),
         analysis=_analysis(top.section("analysis")),
+        systematics=parse_systematics(top, lambda sec: _response(sec, files)),
     )
 
 

@@ -11,6 +11,7 @@ CEvNS = flux_norm * xsec_norm * sum_{component, nucleus} scale * template(respon
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +24,7 @@ from .prediction import CevnsModel, NeutronModel, ResponseGrid, ResponseState, n
 from .signal import SignalHypothesis, Strength
 from .steady_smooth import SmoothSteadyState
 from .steady_state import OFF_RATIO, FactorizedSteadyState, off_window_counts
+from .systematics import TemplateVariations, ratio
 
 Params = Mapping[str, float]
 
@@ -31,15 +33,15 @@ class FitModel:
     """Expected C-window counts as a function of named parameters."""
 
     def __init__(self, spec: DatasetSpec, observed: ObservedData, hypothesis: SignalHypothesis | None = None,
-                 _shared: tuple[CevnsModel, tuple[NeutronModel, ...]] | None = None) -> None:
+                 _shared: tuple[CevnsModel, tuple[NeutronModel, ...], TemplateVariations] | None = None) -> None:
         self.spec = spec
         self.observed = observed
         if _shared is None:
             grid = ResponseGrid(spec)
             cevns = CevnsModel(spec, observed.pot, grid)
             neutrons = tuple(NeutronModel(spec, n, observed.gwhr, grid) for n in spec.neutrons)
-            _shared = (cevns, neutrons)
-        self.cevns, self.neutrons = _shared
+            _shared = (cevns, neutrons, template_variations(spec, observed, cevns, neutrons))
+        self.cevns, self.neutrons, self.variations = _shared
         self.hypothesis: SignalHypothesis = hypothesis or Strength(len(self.cevns.nuclides))
         self.factorized = spec.steady_state.model == "factorized"
         use_off = spec.steady_state.beam_off
@@ -53,7 +55,8 @@ class FitModel:
         sideband = self.steady.nuisances if isinstance(self.steady, SmoothSteadyState) else ()
         #: nuisances whose auxiliary measurement is the sideband data (toys redraw the data, not a centre)
         self.sideband_nuisances: frozenset[str] = frozenset(n.name for n in sideband)
-        self.nuisances: tuple[Nuisance, ...] = dataset_nuisances(spec) + tuple(sideband)
+        shapes = tuple(Nuisance(sys.name, 0.0, 1.0, 1.0, sys.description) for sys in spec.systematics)
+        self.nuisances: tuple[Nuisance, ...] = dataset_nuisances(spec) + shapes + tuple(sideband)
         self._by_name = {n.name: n for n in self.nuisances}
         names = list(self.hypothesis.parameters) + [n.name for n in self.nuisances]
         if self.steady is not None:
@@ -73,11 +76,11 @@ class FitModel:
 
     def with_hypothesis(self, hypothesis: SignalHypothesis) -> FitModel:
         """Same data and templates, another signal hypothesis."""
-        return FitModel(self.spec, self.observed, hypothesis, (self.cevns, self.neutrons))
+        return FitModel(self.spec, self.observed, hypothesis, (self.cevns, self.neutrons, self.variations))
 
     def with_observed(self, observed: ObservedData) -> FitModel:
         """Same templates and hypothesis, other observed counts (same exposure)."""
-        return FitModel(self.spec, observed, self.hypothesis, (self.cevns, self.neutrons))
+        return FitModel(self.spec, observed, self.hypothesis, (self.cevns, self.neutrons, self.variations))
 
     # --- parameter handling ------------------------------------------------
     def physical(self, name: str, p: Params) -> float:
@@ -117,14 +120,19 @@ class FitModel:
         """CEvNS per flux component, shape (component, PE bin, time bin)."""
         templates, _ = self._templates(self.state(p))
         norm = self.physical("flux_norm", p) * self.physical("xsec_norm", p)
-        return norm * np.einsum("ci,cipt->cpt", self.hypothesis.scale(p), templates)
+        out = norm * np.einsum("ci,cipt->cpt", self.hypothesis.scale(p), templates)
+        factors = self.variations.factors(p)
+        if factors:
+            out = out * np.array([factors.get(c, 1.0) * np.ones(out.shape[1:]) for c in COMPONENTS])
+        return out
 
     def components(self, p: Params) -> dict[str, NDArray[np.float64]]:
         cevns = self.cevns_components(p)
         out = {c: cevns[k] for k, c in enumerate(COMPONENTS)}
         _, neutrons = self._templates(self.state(p))
+        factors = self.variations.factors(p)
         for model, template in zip(self.neutrons, neutrons, strict=True):
-            out[model.name] = self.physical(f"{model.name}_norm", p) * template
+            out[model.name] = self.physical(f"{model.name}_norm", p) * template * factors.get(model.name, 1.0)
         if self.steady is not None:
             out["steady_state"] = self.steady.expected(p)
         return out
@@ -136,8 +144,9 @@ class FitModel:
             return self._beam_memo[1]
         total = self.cevns_components(p).sum(axis=0)
         _, neutrons = self._templates(self.state(p))
+        factors = self.variations.factors(p)
         for model, template in zip(self.neutrons, neutrons, strict=True):
-            total = total + self.physical(f"{model.name}_norm", p) * template
+            total = total + self.physical(f"{model.name}_norm", p) * template * factors.get(model.name, 1.0)
         self._beam_memo = (key, total)
         return total
 
@@ -147,3 +156,24 @@ class FitModel:
 
     def n_cevns(self, p: Params) -> float:
         return float(self.cevns_components(p).sum())
+
+
+def template_variations(spec: DatasetSpec, observed: ObservedData, cevns: CevnsModel,
+                        neutrons: tuple[NeutronModel, ...]) -> TemplateVariations:
+    """Ratio tables (up / nominal, down / nominal per component and bin) of the dataset's
+    ``[[systematics]]``, all at the nominal response state of each variant."""
+    nominal = dict(zip(COMPONENTS, cevns.templates(nominal_state(spec)).sum(axis=1), strict=True))
+    nominal.update({n.name: n.template(nominal_state(spec)) for n in neutrons})
+    tables = []
+    for sys in spec.systematics:
+        pair = []
+        for response in (sys.up, sys.down):
+            variant = replace(spec, response=response, systematics=())
+            grid = ResponseGrid(variant)
+            state = nominal_state(variant)
+            templates = CevnsModel(variant, observed.pot, grid).templates(state).sum(axis=1)
+            out = dict(zip(COMPONENTS, templates, strict=True))
+            out.update({n.name: NeutronModel(variant, n, observed.gwhr, grid).template(state) for n in spec.neutrons})
+            pair.append(out)
+        tables.append({c: (ratio(pair[0][c], nominal[c]), ratio(pair[1][c], nominal[c])) for c in nominal})
+    return TemplateVariations(tuple(s.name for s in spec.systematics), tables)

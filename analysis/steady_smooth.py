@@ -37,6 +37,7 @@ from .dataset import DatasetSpec
 from .likelihood import poisson_half_deviance
 from .nuisance import Nuisance
 from .response import rebin_matrix
+from .systematics import principal_directions
 
 NORM = "ssb_norm"
 SHAPE_PREFIX = "ssb_shape_"
@@ -75,9 +76,7 @@ class SmoothSteadyState:
         self._t_rebin = rebin_matrix(fine_t, a.time_edges_us) * (np.diff(fine_t) * eff)[:, None]
         self.n_shape = self.degree + (1 if self.exponential else 0)
         self.centre, self.covariance, self.sideband_fit_valid = self._fit_sideband()
-        values, vectors = np.linalg.eigh(self.covariance)
-        order = np.argsort(values)[::-1]
-        self._directions = vectors[:, order] * np.sqrt(np.maximum(values[order], 0.0))
+        self._directions = principal_directions(self.covariance)
         self.shape_names = tuple(f"{SHAPE_PREFIX}{k + 1}" for k in range(self.n_shape))
         self.n_norm_events = n_norm
         self.nominal = n_norm / ratio

@@ -144,6 +144,7 @@ def test_plots_written(result, tmp_path):
     paths = write_plots(result, tmp_path)
     assert [p.name for p in paths] == ["fit_projections.png", "pull_map.png", "likelihood_profile.png",
                                        "nsi_region.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
 
 
 def test_profile_scan_unclipped_with_crossings(s):
@@ -157,4 +158,3 @@ def test_profile_scan_unclipped_with_crossings(s):
     assert lo == pytest.approx(s["mu"] - s["mu_err_lo"], abs=0.01)
     assert hi == pytest.approx(s["mu"] + s["mu_err_hi"], abs=0.01)
     assert None not in scan["crossings"]["3sigma"]
-    assert all(p.stat().st_size > 10_000 for p in paths)

@@ -12,8 +12,7 @@ import pytest
 from analysis.datafiles import load_observed
 from analysis.dataset import read_dataset, with_steady_state_model
 from analysis.datasets import builtin
-from analysis.diagnostics import (crossings, expected_significance, impacts, profile_scan, scan_point,
-                                  window_chi2)
+from analysis.diagnostics import crossings, expected_significance, impacts, profile_scan, scan_point, window_chi2
 from analysis.fit import minimise, significance
 from analysis.model import FitModel
 from analysis.schema import DatasetError
