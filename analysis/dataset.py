@@ -66,6 +66,7 @@ class DetectorSpec:
     form_factor: str
     form_factor_uncertainty: float
     sin2_theta_w: float
+    couplings: str = "tree"             # "tree" or "radiative" (xsec.COUPLINGS)
 
     @property
     def molar_mass_g(self) -> float:
@@ -252,10 +253,10 @@ def _exposure(sec: Section | None, pot_required: bool) -> Exposure:
 
 
 def _detector(sec: Section) -> DetectorSpec:
-    sec.check_keys(["mass_kg", "nuclei", "form_factor", "form_factor_uncertainty", "sin2_theta_w"])
+    sec.check_keys(["mass_kg", "nuclei", "form_factor", "form_factor_uncertainty", "sin2_theta_w", "couplings"])
     nuclei = []
     for item in sec.sections("nuclei"):
-        item.check_keys(["nuclide", "Z", "A", "atomic_mass_u", "per_formula_unit"])
+        item.check_keys(["nuclide", "Z", "A", "atomic_mass_u", "per_formula_unit", "rms_radius_fm"])
         name = item.string("nuclide")
         if name in NUCLIDES and not item.has("Z"):
             nuclide = NUCLIDES[name]
@@ -265,6 +266,8 @@ def _detector(sec: Section) -> DetectorSpec:
         else:
             raise item.error("nuclide", "one of " + ", ".join(NUCLIDES) + " or explicit Z, A, atomic_mass_u",
                              name)
+        if item.has("rms_radius_fm"):  # the minimum keeps both form factors' hard-sphere radius real
+            nuclide = replace(nuclide, weak_radius_fm=item.number("rms_radius_fm", lo=2.1))
         nuclei.append(TargetNucleus(nuclide, item.integer("per_formula_unit", 1, lo=1)))
     return DetectorSpec(
         mass_kg=sec.number("mass_kg", lo=0, lo_open=True),
@@ -272,6 +275,7 @@ def _detector(sec: Section) -> DetectorSpec:
         form_factor=sec.string("form_factor", "klein_nystrand", choices=tuple(FORM_FACTORS)),
         form_factor_uncertainty=sec.number("form_factor_uncertainty", 0.0, lo=0),
         sin2_theta_w=sec.number("sin2_theta_w", SIN2_THETA_W_LOW_Q, lo=0, hi=1),
+        couplings=sec.string("couplings", "tree", choices=("tree", "radiative")),
     )
 
 

@@ -24,7 +24,7 @@ from .formfactor import FORM_FACTORS
 from .response import logistic_efficiency, mean_pe, rebin_matrix, smearing_matrix, time_efficiency
 from .schema import DatasetError
 from .timing import TimeCDF, cdf_from_table, gaussian_pulse_cdf, model_cdf
-from .xsec import max_recoil_kev, recoil_spectrum
+from .xsec import COUPLINGS, max_recoil_kev, recoil_spectrum
 
 #: Fine time step [us] used when an acceptance vs time must be folded in.
 FINE_TIME_STEP_US = 0.01
@@ -125,9 +125,10 @@ class CevnsModel:
         edges = np.arange(0.0, t_top + step, step)
         self.recoil_kev = 0.5 * (edges[1:] + edges[:-1])
         ff = FORM_FACTORS[det.form_factor]
+        self.couplings = COUPLINGS[det.couplings]
         # recoils per recoil bin, shape (component, nucleus, recoil bin)
         self.recoils = np.array([
-            [self.fluence * n_t * recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff) * step
+            [self.fluence * n_t * recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff, self.couplings) * step
              for nuc, n_t in zip(self.nuclides, self.targets, strict=True)]
             for c in COMPONENTS
         ])

@@ -26,7 +26,7 @@ from .model import FitModel
 from .nsi import nue_rate_ratio
 from .signal import Flavored, NueStrength
 from .steady_state import OFF_RATIO
-from .xsec import flux_averaged_cross_section, weak_charge
+from .xsec import COUPLINGS, flux_averaged_cross_section, weak_charge
 
 #: Nuisances that move the CEvNS expectation (used for the SM prediction error).
 SIGNAL_NUISANCES = ("flux_norm", "xsec_norm", "qf_scale", "eff_a", "eff_k", "eff_x0", "t_offset_us")
@@ -60,7 +60,9 @@ def cross_sections_sm(model: FitModel) -> dict[str, float]:
     ff = FORM_FACTORS[det.form_factor]
     weights = np.array([n.per_formula_unit for n in det.nuclei], dtype=float)
     weights /= weights.sum()
-    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff) for n in det.nuclei]
+    couplings = COUPLINGS[det.couplings]
+    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff, couplings)
+                       for n in det.nuclei]
                       for c in COMPONENTS]) @ weights
     return {"all": float(table.mean()), "prompt": float(table[0]), "delayed": float(table[1:].mean()),
             **{c: float(v) for c, v in zip(COMPONENTS, table, strict=True)}}
@@ -72,12 +74,16 @@ def sin2_from_strength(mu: float, model: FitModel) -> float:
     nuclides = model.cevns.nuclides
     weights = model.cevns.templates(model.state(nominal_params(model))).sum(axis=(0, 2, 3))
     s0 = model.spec.detector.sin2_theta_w
+    couplings = COUPLINGS[model.spec.detector.couplings]
 
     def ratio(s: float) -> float:
-        q = np.array([(weak_charge(n.Z, n.N, s) / weak_charge(n.Z, n.N, s0)) ** 2 for n in nuclides])
+        q = np.array([(weak_charge(n.Z, n.N, s, couplings) / weak_charge(n.Z, n.N, s0, couplings)) ** 2
+                      for n in nuclides])
         return float(q @ weights / weights.sum())
 
-    lowest = max((n.Z - n.N) / (4.0 * n.Z) for n in nuclides)  # Q_W = 0 of the first nucleus
+    # Q_W = 0 of the first nucleus: Z (1/2 - 2 s + dp) + N (dn - 1/2) = 0
+    lowest = max((n.Z * (0.5 + couplings.delta_p) + n.N * (couplings.delta_n - 0.5)) / (2.0 * n.Z)
+                 for n in nuclides)
     if not ratio(lowest) <= mu <= ratio(1.0):
         return float("nan")
     return float(brentq(lambda s: ratio(s) - mu, lowest, 1.0, xtol=1e-10))
@@ -279,6 +285,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "sigma_flux_avg_err_lo_1e40_cm2": -mu_lo * xs["all"] / CM2_1E40,
         "sigma_flux_avg_err_hi_1e40_cm2": mu_hi * xs["all"] / CM2_1E40,
         "sigma_sm_1e40_cm2": xs["all"] / CM2_1E40,
+        "couplings": COUPLINGS[spec.detector.couplings].source,
         "sin2_theta_w": sin2,
         "sin2_theta_w_err_lo": sin2 - sin2_lo if np.isfinite(sin2_lo) else None,
         "sin2_theta_w_err_hi": sin2_hi - sin2 if np.isfinite(sin2_hi) else None,
