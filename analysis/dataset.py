@@ -20,6 +20,7 @@ from .constants import NUCLIDES, SIN2_THETA_W_LOW_Q, Nuclide
 from .flux import pot_from_energy
 from .formfactor import FORM_FACTORS
 from .response import SMEARING_MODELS
+from .rootfiles import is_root_reference, split_reference
 from .runselect import CatalogueRun, select_runs
 from .schema import REQUIRED, DatasetError, Section, read_text
 from .systematics import SystematicSpec, parse_systematics
@@ -86,6 +87,8 @@ class ResponseSpec:
     time_efficiency: str
     time_efficiency_params: dict[str, float]
     time_efficiency_table: Path | None
+    excess_variance_slope: float = 0.0          # variance/mean = excess_variance + slope * mean PE
+    excess_variance_table: Path | None = None   # or a table: mean PE, variance/mean
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class NeutronSpec:
     normalisation: float
     uncertainty: float
     apply_pe_efficiency: bool
+    apply_time_efficiency: bool = True  # false for a time table that already includes it
+    norm_from: str = "pe_table"         # which table's sum is the count: "pe_table" or "time_table"
 
 
 STEADY_STATE_MODELS = ("factorized", "per_bin", "smooth")
@@ -161,7 +166,8 @@ class _Files:
                 raise DatasetError(f"{sec.source.name}: [{sec.name}] {key}: missing; expected a file name")
             return None
         path = self.base / sec.string(key)
-        if not path.is_file():
+        on_disk = split_reference(path)[0] if is_root_reference(path) else path
+        if not on_disk.is_file():
             raise DatasetError(
                 f"{sec.source.name}: [{sec.name}] {key}: expected an existing file, got {str(path)!r}"
                 " (use --data-dir to point at the data directory)"
@@ -305,7 +311,7 @@ def _response(sec: Section, files: _Files) -> ResponseSpec:
     if ly.value <= 0:
         raise sec.error("light_yield", "a positive light yield [PE/keVee]", ly.value)
     sm = sec.section("smearing")
-    sm.check_keys(["model", "excess_variance"])
+    sm.check_keys(["model", "excess_variance", "excess_variance_slope", "excess_variance_table"])
     eff = sec.section("pe_efficiency")
     eff.check_keys(["model", "a", "k", "x0", "offset", "steps"])
     eff.string("model", choices=("logistic",))
@@ -332,6 +338,8 @@ def _response(sec: Section, files: _Files) -> ResponseSpec:
             "decay_us": te.number("decay_us", np.inf, lo=0, lo_open=True),
         },
         time_efficiency_table=files.get(te, "table", required=te_model == "table"),
+        excess_variance_slope=sm.number("excess_variance_slope", 0.0),
+        excess_variance_table=files.get(sm, "excess_variance_table", required=False),
     )
 
 
@@ -365,7 +373,7 @@ def _neutrons(sec: Section | None, files: _Files) -> tuple[NeutronSpec, ...]:
         if sub is None:
             continue
         sub.check_keys(["pe_table", "time_table", "time", "table_2d", "units", "normalisation",
-                        "uncertainty", "apply_pe_efficiency"])
+                        "uncertainty", "apply_pe_efficiency", "apply_time_efficiency", "norm_from"])
         table_2d = files.get(sub, "table_2d", required=False)
         pe_table = files.get(sub, "pe_table", required=table_2d is None)
         time_table = files.get(sub, "time_table", required=False)
@@ -378,7 +386,11 @@ def _neutrons(sec: Section | None, files: _Files) -> tuple[NeutronSpec, ...]:
             normalisation=sub.number("normalisation", 1.0, lo=0),
             uncertainty=sub.number("uncertainty", 0.0, lo=0),
             apply_pe_efficiency=sub.boolean("apply_pe_efficiency", True),
+            apply_time_efficiency=sub.boolean("apply_time_efficiency", True),
+            norm_from=sub.string("norm_from", "pe_table", choices=("pe_table", "time_table")),
         ))
+        if out[-1].norm_from == "time_table" and (time_table is None or table_2d is not None):
+            raise sub.error("norm_from", "'pe_table' unless a time_table (and no table_2d) is given", "time_table")
     return tuple(out)
 
 

@@ -84,9 +84,10 @@ class ResponseGrid:
         return logistic_efficiency(self.fine_centres, state.eff_a, state.eff_k, state.eff_x0,
                                    r.efficiency_offset, r.efficiency_steps)
 
-    def time_pdf(self, cdf: TimeCDF, offset_us: float) -> NDArray[np.float64]:
-        """Probability per analysis time bin, acceptance vs time included."""
-        if self.fine_time_edges is None:
+    def time_pdf(self, cdf: TimeCDF, offset_us: float, efficiency: bool = True) -> NDArray[np.float64]:
+        """Probability per analysis time bin, acceptance vs time included (unless ``efficiency``
+        is false: a table that already holds it)."""
+        if self.fine_time_edges is None or not efficiency:
             return cdf.bin_probabilities(self.time_edges, offset_us)
         fine = cdf.bin_probabilities(self.fine_time_edges, offset_us) * self.fine_time_eff
         return fine @ self.time_rebin
@@ -132,14 +133,24 @@ class CevnsModel:
              for nuc, n_t in zip(self.nuclides, self.targets, strict=True)]
             for c in COMPONENTS
         ])
+        table = spec.response.excess_variance_table
+        self._excess_table = None if table is None else read_table(table, 2)
         self._smeared = lru_cache(maxsize=64)(self._smear)
 
     def _smear(self, qf_scale: float) -> NDArray[np.float64]:
         r = self.spec.response
         qf = np.asarray(r.qf_coefficients) * qf_scale
         mean = mean_pe(self.recoil_kev, qf, r.light_yield.value)
-        matrix = smearing_matrix(r.smearing, mean, self.grid.fine_edges, r.excess_variance)
+        matrix = smearing_matrix(r.smearing, mean, self.grid.fine_edges, self.excess_variance(mean))
         return self.recoils @ matrix  # (component, nucleus, fine PE)
+
+    def excess_variance(self, mean: NDArray[np.float64]) -> NDArray[np.float64] | float:
+        """Variance / mean of the PE response at each mean PE: a + b mean, or the dataset's table."""
+        r = self.spec.response
+        if r.excess_variance_table is not None:
+            table = self._excess_table
+            return np.interp(mean, table[:, 0], table[:, 1])
+        return r.excess_variance + r.excess_variance_slope * mean if r.excess_variance_slope else r.excess_variance
 
     def pe_spectra(self, state: ResponseState) -> NDArray[np.float64]:
         """Accepted counts per analysis PE bin, shape (component, nucleus, PE bin)."""
@@ -198,12 +209,15 @@ class NeutronModel:
             pe_e = centres_to_edges(table[:, 0], neutron.pe_table)
             self.fine_pe = scale * (rebin_matrix(pe_e, fine).T @ table[:, 1])
             if neutron.time_table is not None:
-                self.time_cdf = cdf_from_table(*read_table(neutron.time_table, 2).T)
+                times = read_table(neutron.time_table, 2)
+                self.time_cdf = cdf_from_table(*times.T)
+                if neutron.norm_from == "time_table":  # the PE table gives the shape only
+                    self.fine_pe = self.fine_pe / max(table[:, 1].sum(), 1e-300) * times[:, 1].sum()
             else:
                 self.time_cdf = self.grid.cdfs[neutron.time_kind]
 
     def template(self, state: ResponseState) -> NDArray[np.float64]:
-        time = self.grid.time_pdf(self.time_cdf, state.t_offset_us)
+        time = self.grid.time_pdf(self.time_cdf, state.t_offset_us, self.neutron.apply_time_efficiency)
         fine = time if self.fine_pe is None else np.outer(self.fine_pe, time)
         if self.neutron.apply_pe_efficiency:
             fine = fine * self.grid.pe_efficiency(state)[:, None]
