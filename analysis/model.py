@@ -21,6 +21,7 @@ from .dataset import DatasetSpec
 from .flux import COMPONENTS
 from .nuisance import Nuisance, dataset_nuisances
 from .prediction import CevnsModel, NeutronModel, ResponseGrid, ResponseState, nominal_state
+from .schema import DatasetError
 from .signal import SignalHypothesis, Strength
 from .steady_smooth import SmoothSteadyState
 from .steady_state import OFF_RATIO, FactorizedSteadyState, off_window_counts
@@ -44,6 +45,10 @@ class FitModel:
         self.cevns, self.neutrons, self.variations = _shared
         self.hypothesis: SignalHypothesis = hypothesis or Strength(len(self.cevns.nuclides))
         self.factorized = spec.steady_state.model == "factorized"
+        if spec.steady_state.exposure_ratio != 1.0 and spec.steady_state.model != "smooth":
+            raise DatasetError(f"{spec.source_file.name}: [steady_state] exposure_ratio: the "
+                               f"{spec.steady_state.model!r} model needs an AC window as long as C (1.0), got "
+                               f"{spec.steady_state.exposure_ratio:g}; use model = 'smooth'")
         use_off = spec.steady_state.beam_off
         self.steady: FactorizedSteadyState | SmoothSteadyState | None = None
         if self.factorized:

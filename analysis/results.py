@@ -245,7 +245,8 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     neutron_err = np.sqrt(sum((comps.get(n.name, 0.0) * n.uncertainty) ** 2 for n in spec.neutrons))
     counting = counting_analysis(
         observed.counts["c_beam_on"].sum(), observed.counts["ac_beam_on"].sum(), neutron_total,
-        neutron_err / neutron_total if neutron_total > 0 else 0.0, sm_total, sm_err / sm_total)
+        neutron_err / neutron_total if neutron_total > 0 else 0.0, sm_total, sm_err / sm_total,
+        spec.steady_state.exposure_ratio)
     xs = cross_sections_sm(model)
     flavored = minimise(model.with_hypothesis(Flavored(len(model.cevns.nuclides))), start=best.values)
     grid = scan_grid(best, "mu", mu_hi, profile_points)
