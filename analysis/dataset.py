@@ -89,6 +89,7 @@ class ResponseSpec:
     time_efficiency_table: Path | None
     excess_variance_slope: float = 0.0          # variance/mean = excess_variance + slope * mean PE
     excess_variance_table: Path | None = None   # or a table: mean PE, variance/mean
+    qf_table: Path | None = None                # QF(T) as a table (recoil keVnr, QF) instead of coefficients
 
 
 @dataclass(frozen=True)
@@ -299,11 +300,16 @@ def _uncertain(sec: Section, key: str) -> Uncertain:
 def _response(sec: Section, files: _Files) -> ResponseSpec:
     sec.check_keys(["quenching", "light_yield", "smearing", "pe_efficiency", "time_efficiency"])
     q = sec.section("quenching")
-    q.check_keys(["model", "value", "uncertainty", "coefficients", "relative_uncertainty"])
-    if q.string("model", choices=("constant", "polynomial")) == "constant":
+    q.check_keys(["model", "value", "uncertainty", "coefficients", "relative_uncertainty", "table"])
+    q_model = q.string("model", choices=("constant", "polynomial", "table"))
+    qf_table = files.get(q, "table") if q_model == "table" else None
+    if q_model == "constant":
         qf = q.number("value", lo=0, lo_open=True, hi=1)
         coefficients = (qf,)
         rel = q.number("uncertainty", 0.0, lo=0) / qf
+    elif q_model == "table":  # QF(T) interpolated in a table of recoil [keVnr], QF
+        coefficients = ()
+        rel = q.number("relative_uncertainty", 0.0, lo=0)
     else:
         coefficients = tuple(q.numbers("coefficients"))
         rel = q.number("relative_uncertainty", 0.0, lo=0)
@@ -340,6 +346,7 @@ def _response(sec: Section, files: _Files) -> ResponseSpec:
         time_efficiency_table=files.get(te, "table", required=te_model == "table"),
         excess_variance_slope=sm.number("excess_variance_slope", 0.0),
         excess_variance_table=files.get(sm, "excess_variance_table", required=False),
+        qf_table=qf_table,
     )
 
 

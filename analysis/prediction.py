@@ -135,12 +135,17 @@ class CevnsModel:
         ])
         table = spec.response.excess_variance_table
         self._excess_table = None if table is None else read_table(table, 2)
+        qf_table = spec.response.qf_table
+        self._qf_table = None if qf_table is None else read_table(qf_table, 2)
         self._smeared = lru_cache(maxsize=64)(self._smear)
 
     def _smear(self, qf_scale: float) -> NDArray[np.float64]:
         r = self.spec.response
-        qf = np.asarray(r.qf_coefficients) * qf_scale
-        mean = mean_pe(self.recoil_kev, qf, r.light_yield.value)
+        if self._qf_table is not None:  # QF(T) tabulated: interpolate, constant beyond the table's ends
+            qf_values = qf_scale * np.interp(self.recoil_kev, self._qf_table[:, 0], self._qf_table[:, 1])
+            mean = np.maximum(r.light_yield.value * qf_values * self.recoil_kev, 0.0)
+        else:
+            mean = mean_pe(self.recoil_kev, np.asarray(r.qf_coefficients) * qf_scale, r.light_yield.value)
         matrix = smearing_matrix(r.smearing, mean, self.grid.fine_edges, self.excess_variance(mean))
         return self.recoils @ matrix  # (component, nucleus, fine PE)
 

@@ -10,7 +10,7 @@ writes, in the form a collaboration's full-dataset release takes:
   distribution in counts per GWhr (TH1) that already includes the acceptance vs time;
 - ``brn_pe.txt``: the beam-neutron PE shape (the count comes from the time table);
 - ``quenching_{nominal,up,down}.txt``: the quenching factor curve and its +-1 sigma
-  curves as tables (the dataset quotes their polynomial coefficients);
+  curves as tables (recoil keVnr, QF);
 - ``worked-example.toml``: the dataset description using every input feature of
   issue 14 (smooth steady-state model with a longer sideband, +-1 sigma curves and
   an efficiency covariance, energy-dependent smearing, ROOT inputs, neutron count
@@ -138,7 +138,7 @@ def write_release(directory: str | Path, seed: int = 2026) -> dict[str, object]:
     pe = np.arange(0.5, 60.0, 1.0)
     np.savetxt(out / "brn_pe.txt", np.column_stack([pe, np.exp(-pe / BRN_PE_SLOPE)]), fmt="%.6g",
                header="beam-neutron PE shape (arbitrary units; the count is in the time table)")
-    recoil = np.arange(0.0, 60.1, 2.0)
+    recoil = np.arange(0.0, 100.1, 1.0)
     for label, coeffs in (("nominal", QF), ("up", QF_UP), ("down", QF_DOWN)):
         np.savetxt(out / f"quenching_{label}.txt", np.column_stack([recoil, quenching_factor(recoil, coeffs)]),
                    fmt="%.6g", header=f"quenching factor vs recoil [keVnr], {label}: {coeffs[0]} + {coeffs[1]} T")
@@ -185,8 +185,8 @@ nuclide = "I127"
 rms_radius_fm = {_kn_rms(127):.5f}
 
 [response.quenching]
-model = "polynomial"
-coefficients = [{QF[0]}, {QF[1]}]    # quenching_nominal.txt
+model = "table"
+table = "quenching_nominal.txt"      # QF({QF[0]} + {QF[1]} T) vs recoil [keVnr]
 relative_uncertainty = 0.0           # the +-1 sigma curves below carry it
 
 [response.light_yield]
@@ -235,8 +235,8 @@ time_shape = "flat"                  # flat x the acceptance vs time
 [[systematics]]
 name = "qf_curve"
 description = "quenching factor +-1 sigma curves (quenching_up.txt, quenching_down.txt)"
-up = {{ quenching = {{ coefficients = [{QF_UP[0]}, {QF_UP[1]}] }} }}
-down = {{ quenching = {{ coefficients = [{QF_DOWN[0]}, {QF_DOWN[1]}] }} }}
+up = {{ quenching = {{ table = "quenching_up.txt" }} }}
+down = {{ quenching = {{ table = "quenching_down.txt" }} }}
 
 [[systematics]]
 name = "eff"

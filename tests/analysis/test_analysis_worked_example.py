@@ -42,6 +42,9 @@ def test_fit_recovers_the_simulated_cevns(best):
     assert best.valid and best.has_covariance
     n, err = best.n_cevns()
     assert abs(n - truth) < 2.5 * err
+    spec = best.model.spec
+    assert spec.response.qf_table.name == "quenching_nominal.txt"  # the QF curves are tables
+    assert spec.systematics[0].up.qf_table.name == "quenching_up.txt"
     names = [r["name"] for r in impacts(best)]
     assert {"qf_curve", "eff_pc1", "eff_pc2", "eff_pc3", "ssb_norm"} <= set(names)
     assert all(abs(best.values[x]) < 2 for x in names)
