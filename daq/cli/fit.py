@@ -115,6 +115,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
           f"{_num(s['significance_expected_sigma'], '.2f')})   steady state: {s['steady_state']['model']}")
     for name, w in s["chi2_windows"].items():
         print(f"  chi2/ndof {name:9s}  {w['chi2']:.1f}/{w['ndof']:.1f} ({w['bins']} bins)")
+    ss = s["steady_state"]
+    if "sideband_chi2" in ss:
+        print(f"  chi2/ndof sideband   {ss['sideband_chi2']:.1f}/{ss['sideband_ndof']} (smooth shape fit of "
+              f"{'+'.join(ss['sideband_windows'])}; prior {ss['norm_prior']:.1f} +- {ss['norm_prior_err']:.1f})")
     print(f"  <sigma>            {s['sigma_flux_avg_1e40_cm2']:.1f} -{_num(s['sigma_flux_avg_err_lo_1e40_cm2'], '.1f')}"
           f" +{_num(s['sigma_flux_avg_err_hi_1e40_cm2'], '.1f')} (SM {s['sigma_sm_1e40_cm2']:.1f}) x 1e-40 cm^2")
     print(f"  sin^2 theta_W      {_num(s['sin2_theta_w'], '.3f')}")
