@@ -28,7 +28,7 @@ DATA_DIR = COHERENT_2018
 @pytest.fixture(scope="module")
 def result():
     spec = read_dataset(builtin("coherent-2018"), DATA_DIR)
-    return analyse(spec, load_observed(spec))
+    return analyse(spec, load_observed(spec), with_impacts=False)  # impacts: test_analysis_smooth
 
 
 @pytest.fixture(scope="module")
