@@ -9,6 +9,12 @@ What to use when
   coincidence (C) window, steady-state background constrained by the anti-coincidence
   (AC) window, nuisance parameters with pull terms; derived physics results.
 - ``counting.counting_analysis``: the single-bin C - AC - neutrons cross-check.
+- ``diagnostics``: chi^2 per window with effective ndof, Asimov expected significance,
+  nuisance impacts, profile-scan points (pure functions of best fit and point) and crossings.
+- ``toys.run_toy(model, truth, seed)``: one toy experiment as a pure function of its seed.
+- Steady-state background models: ``steady_state`` (factorised, per bin) and
+  ``steady_smooth`` (smooth shape from the sideband, normalisation prior); correlated shape
+  systematics in ``systematics``; ROOT inputs in ``rootfiles`` (uproot).
 
 Physics lives in small pure modules (``flux``, ``formfactor``, ``xsec``, ``response``,
 ``timing``, ``nsi``); ``dataset`` reads the TOML description of one data set;
@@ -17,7 +23,7 @@ in :mod:`daq.cli.fit`.
 
 May import: ``daq.runfile``, ``daq.dtypes``, ``daq.config`` (to read our own run files), ``daq.catalogue``
 (to select runs by tag, type, date or good-run list); numpy,
-scipy, iminuit, matplotlib. Never sockets, processes or the CLI.
+scipy, iminuit, matplotlib, uproot. Never sockets, processes or the CLI.
 """
 
 __all__ = ["__version__"]

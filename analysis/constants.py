@@ -42,6 +42,12 @@ MUON_LIFETIME_NS = 2196.9811
 SIN2_THETA_W_LOW_Q = 0.23857
 #: Z-pole MS-bar value, for comparison only (PDG 2022: 0.23121(4)).
 SIN2_THETA_W_Z_POLE = 0.23121
+#: Radiatively corrected low-energy neutrino-proton and neutrino-neutron vector couplings,
+#: g_V^p = 0.0298 and g_V^n = -0.5117: the values of COHERENT's 2020+ CsI treatment as quoted in
+#: issue 14 (radiative corrections of the kind of Erler & Su, Prog. Part. Nucl. Phys. 71 (2013)
+#: 119).  Tree level at sin^2 theta_W = 0.23857 gives g_V^p = 1/2 - 2 sin^2 = 0.02286 and -1/2.
+G_V_PROTON_RADIATIVE = 0.0298
+G_V_NEUTRON_RADIATIVE = -0.5117
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class Nuclide:
     Z: int
     A: int
     atomic_mass_u: float
+    #: rms radius of the weak-charge (mostly neutron) distribution [fm]; None = the form-factor
+    #: model's own A^(1/3) parametrisation
+    weak_radius_fm: float | None = None
 
     @property
     def N(self) -> int:

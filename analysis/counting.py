@@ -32,10 +32,11 @@ class CountingResult:
     neutrons_rel_err: float
     sm_prediction: float
     signal_rel_err: float
+    ac_ratio: float = 1.0  # AC exposure / C exposure: the AC count estimates ac_ratio x the C background
 
     @property
     def n_meas(self) -> float:
-        return self.n_c - self.n_ac
+        return self.n_c - self.n_ac / self.ac_ratio
 
     @property
     def signal(self) -> float:
@@ -43,7 +44,9 @@ class CountingResult:
 
     @property
     def error_stat(self) -> float:
-        return float(np.sqrt(max(self.n_meas + 2.0 * self.n_ac + self.neutrons, 0.0)))
+        # var(N_C) + var(N_AC / r) = N_meas + N_AC / r + N_AC / r^2 (= N_meas + 2 N_AC for r = 1)
+        b = self.n_ac / self.ac_ratio
+        return float(np.sqrt(max(self.n_meas + b + b / self.ac_ratio + self.neutrons, 0.0)))
 
     @property
     def error(self) -> float:
@@ -62,12 +65,13 @@ class CountingResult:
             "neutrons": self.neutrons, "neutrons_err": self.neutrons_rel_err * self.neutrons,
             "signal": self.signal, "error": self.error, "error_stat": self.error_stat,
             "sm_prediction": self.sm_prediction, "signal_norm_rel_err": self.signal_rel_err,
-            "chi2_sm": float(self.chi2(self.sm_prediction)),
+            "chi2_sm": float(self.chi2(self.sm_prediction)), "ac_exposure_ratio": self.ac_ratio,
         }
 
 
 def counting_analysis(n_c: float, n_ac: float, neutrons: float, neutrons_rel_err: float,
-                      sm_prediction: float, signal_rel_err: float) -> CountingResult:
-    """Counting result from window totals; ``neutrons`` is the summed BRN + NIN expectation."""
+                      sm_prediction: float, signal_rel_err: float, ac_ratio: float = 1.0) -> CountingResult:
+    """Counting result from window totals; ``neutrons`` is the summed BRN + NIN expectation;
+    ``ac_ratio`` the AC window's exposure relative to the C window's."""
     return CountingResult(float(n_c), float(n_ac), float(neutrons), float(neutrons_rel_err),
-                          float(sm_prediction), float(signal_rel_err))
+                          float(sm_prediction), float(signal_rel_err), float(ac_ratio))

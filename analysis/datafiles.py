@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .dataset import DatasetSpec
+from .rootfiles import is_root_reference, read_root_table
 from .schema import DatasetError, read_text
 
 
@@ -43,7 +44,10 @@ class ObservedData:
 
 def read_table(path: Path, columns: int) -> NDArray[np.float64]:
     """Numeric rows of a comma- or blank-separated text file; lines that start with
-    ``#`` or do not parse as numbers (a header) are skipped."""
+    ``#`` or do not parse as numbers (a header) are skipped.  ``file.root:object`` reads a
+    ROOT histogram or tree instead (``rootfiles``)."""
+    if is_root_reference(path):
+        return read_root_table(path, columns)
     rows = []
     for number, line in enumerate(read_text(path, "data file").splitlines(), start=1):
         text = line.split("#", 1)[0].strip()

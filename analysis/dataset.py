@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,10 @@ from .constants import NUCLIDES, SIN2_THETA_W_LOW_Q, Nuclide
 from .flux import pot_from_energy
 from .formfactor import FORM_FACTORS
 from .response import SMEARING_MODELS
+from .rootfiles import is_root_reference, split_reference
 from .runselect import CatalogueRun, select_runs
 from .schema import REQUIRED, DatasetError, Section, read_text
+from .systematics import SystematicSpec, parse_systematics
 
 DATA_FORMATS = ("binned_text", "event_text", "hdf5_events")
 WINDOWS = ("c_beam_on", "ac_beam_on", "c_beam_off", "ac_beam_off")
@@ -65,6 +67,7 @@ class DetectorSpec:
     form_factor: str
     form_factor_uncertainty: float
     sin2_theta_w: float
+    couplings: str = "tree"             # "tree" or "radiative" (xsec.COUPLINGS)
 
     @property
     def molar_mass_g(self) -> float:
@@ -84,6 +87,9 @@ class ResponseSpec:
     time_efficiency: str
     time_efficiency_params: dict[str, float]
     time_efficiency_table: Path | None
+    excess_variance_slope: float = 0.0          # variance/mean = excess_variance + slope * mean PE
+    excess_variance_table: Path | None = None   # or a table: mean PE, variance/mean
+    qf_table: Path | None = None                # QF(T) as a table (recoil keVnr, QF) instead of coefficients
 
 
 @dataclass(frozen=True)
@@ -107,12 +113,23 @@ class NeutronSpec:
     normalisation: float
     uncertainty: float
     apply_pe_efficiency: bool
+    apply_time_efficiency: bool = True  # false for a time table that already includes it
+    norm_from: str = "pe_table"         # which table's sum is the count: "pe_table" or "time_table"
+
+
+STEADY_STATE_MODELS = ("factorized", "per_bin", "smooth")
 
 
 @dataclass(frozen=True)
 class SteadyStateSpec:
-    model: str                          # "factorized" or "per_bin"
+    model: str                          # one of STEADY_STATE_MODELS
     beam_off: bool                      # use the beam-off C and AC windows too
+    # smooth model (steady_smooth.py)
+    shape_windows: tuple[str, ...] = ("ac_beam_on", "c_beam_off", "ac_beam_off")
+    norm_windows: tuple[str, ...] = ("ac_beam_on",)
+    exposure_ratio: float = 1.0         # sideband (norm windows) exposure / C-window exposure
+    pe_degree: int = 2                  # PE shape exp(polynomial of this degree)
+    time_shape: str = "flat"            # "flat" (x acceptance vs time) or "exponential"
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,7 @@ class DatasetSpec:
     neutrons: tuple[NeutronSpec, ...]
     steady_state: SteadyStateSpec
     analysis: AnalysisSpec
+    systematics: tuple[SystematicSpec, ...] = ()
 
 
 class _Files:
@@ -149,7 +167,8 @@ class _Files:
                 raise DatasetError(f"{sec.source.name}: [{sec.name}] {key}: missing; expected a file name")
             return None
         path = self.base / sec.string(key)
-        if not path.is_file():
+        on_disk = split_reference(path)[0] if is_root_reference(path) else path
+        if not on_disk.is_file():
             raise DatasetError(
                 f"{sec.source.name}: [{sec.name}] {key}: expected an existing file, got {str(path)!r}"
                 " (use --data-dir to point at the data directory)"
@@ -173,7 +192,7 @@ def read_dataset(path: str | Path, data_dir: str | Path | None = None) -> Datase
     files = _Files(base)
     top = Section(path, "", raw)
     top.check_keys(["schema_version", "name", "description", "data", "exposure", "source", "detector",
-                    "response", "timing", "backgrounds", "steady_state", "analysis"])
+                    "response", "timing", "backgrounds", "steady_state", "analysis", "systematics"])
     if top.integer("schema_version") != 1:
         raise top.error("schema_version", "1", raw["schema_version"])
     source = top.section("source")
@@ -195,6 +214,7 @@ def read_dataset(path: str | Path, data_dir: str | Path | None = None) -> Datase
         neutrons=_neutrons(top.section("backgrounds", required=False), files),
         steady_state=_steady_state(top.section("steady_state"), data),
         analysis=_analysis(top.section("analysis")),
+        systematics=parse_systematics(top, lambda sec: _response(sec, files)),
     )
 
 
@@ -240,10 +260,10 @@ def _exposure(sec: Section | None, pot_required: bool) -> Exposure:
 
 
 def _detector(sec: Section) -> DetectorSpec:
-    sec.check_keys(["mass_kg", "nuclei", "form_factor", "form_factor_uncertainty", "sin2_theta_w"])
+    sec.check_keys(["mass_kg", "nuclei", "form_factor", "form_factor_uncertainty", "sin2_theta_w", "couplings"])
     nuclei = []
     for item in sec.sections("nuclei"):
-        item.check_keys(["nuclide", "Z", "A", "atomic_mass_u", "per_formula_unit"])
+        item.check_keys(["nuclide", "Z", "A", "atomic_mass_u", "per_formula_unit", "rms_radius_fm"])
         name = item.string("nuclide")
         if name in NUCLIDES and not item.has("Z"):
             nuclide = NUCLIDES[name]
@@ -253,6 +273,8 @@ def _detector(sec: Section) -> DetectorSpec:
         else:
             raise item.error("nuclide", "one of " + ", ".join(NUCLIDES) + " or explicit Z, A, atomic_mass_u",
                              name)
+        if item.has("rms_radius_fm"):  # the minimum keeps both form factors' hard-sphere radius real
+            nuclide = replace(nuclide, weak_radius_fm=item.number("rms_radius_fm", lo=2.1))
         nuclei.append(TargetNucleus(nuclide, item.integer("per_formula_unit", 1, lo=1)))
     return DetectorSpec(
         mass_kg=sec.number("mass_kg", lo=0, lo_open=True),
@@ -260,6 +282,7 @@ def _detector(sec: Section) -> DetectorSpec:
         form_factor=sec.string("form_factor", "klein_nystrand", choices=tuple(FORM_FACTORS)),
         form_factor_uncertainty=sec.number("form_factor_uncertainty", 0.0, lo=0),
         sin2_theta_w=sec.number("sin2_theta_w", SIN2_THETA_W_LOW_Q, lo=0, hi=1),
+        couplings=sec.string("couplings", "tree", choices=("tree", "radiative")),
     )
 
 
@@ -277,11 +300,16 @@ def _uncertain(sec: Section, key: str) -> Uncertain:
 def _response(sec: Section, files: _Files) -> ResponseSpec:
     sec.check_keys(["quenching", "light_yield", "smearing", "pe_efficiency", "time_efficiency"])
     q = sec.section("quenching")
-    q.check_keys(["model", "value", "uncertainty", "coefficients", "relative_uncertainty"])
-    if q.string("model", choices=("constant", "polynomial")) == "constant":
+    q.check_keys(["model", "value", "uncertainty", "coefficients", "relative_uncertainty", "table"])
+    q_model = q.string("model", choices=("constant", "polynomial", "table"))
+    qf_table = files.get(q, "table") if q_model == "table" else None
+    if q_model == "constant":
         qf = q.number("value", lo=0, lo_open=True, hi=1)
         coefficients = (qf,)
         rel = q.number("uncertainty", 0.0, lo=0) / qf
+    elif q_model == "table":  # QF(T) interpolated in a table of recoil [keVnr], QF
+        coefficients = ()
+        rel = q.number("relative_uncertainty", 0.0, lo=0)
     else:
         coefficients = tuple(q.numbers("coefficients"))
         rel = q.number("relative_uncertainty", 0.0, lo=0)
@@ -289,7 +317,7 @@ def _response(sec: Section, files: _Files) -> ResponseSpec:
     if ly.value <= 0:
         raise sec.error("light_yield", "a positive light yield [PE/keVee]", ly.value)
     sm = sec.section("smearing")
-    sm.check_keys(["model", "excess_variance"])
+    sm.check_keys(["model", "excess_variance", "excess_variance_slope", "excess_variance_table"])
     eff = sec.section("pe_efficiency")
     eff.check_keys(["model", "a", "k", "x0", "offset", "steps"])
     eff.string("model", choices=("logistic",))
@@ -316,6 +344,9 @@ def _response(sec: Section, files: _Files) -> ResponseSpec:
             "decay_us": te.number("decay_us", np.inf, lo=0, lo_open=True),
         },
         time_efficiency_table=files.get(te, "table", required=te_model == "table"),
+        excess_variance_slope=sm.number("excess_variance_slope", 0.0),
+        excess_variance_table=files.get(sm, "excess_variance_table", required=False),
+        qf_table=qf_table,
     )
 
 
@@ -349,7 +380,7 @@ def _neutrons(sec: Section | None, files: _Files) -> tuple[NeutronSpec, ...]:
         if sub is None:
             continue
         sub.check_keys(["pe_table", "time_table", "time", "table_2d", "units", "normalisation",
-                        "uncertainty", "apply_pe_efficiency"])
+                        "uncertainty", "apply_pe_efficiency", "apply_time_efficiency", "norm_from"])
         table_2d = files.get(sub, "table_2d", required=False)
         pe_table = files.get(sub, "pe_table", required=table_2d is None)
         time_table = files.get(sub, "time_table", required=False)
@@ -362,17 +393,42 @@ def _neutrons(sec: Section | None, files: _Files) -> tuple[NeutronSpec, ...]:
             normalisation=sub.number("normalisation", 1.0, lo=0),
             uncertainty=sub.number("uncertainty", 0.0, lo=0),
             apply_pe_efficiency=sub.boolean("apply_pe_efficiency", True),
+            apply_time_efficiency=sub.boolean("apply_time_efficiency", True),
+            norm_from=sub.string("norm_from", "pe_table", choices=("pe_table", "time_table")),
         ))
+        if out[-1].norm_from == "time_table" and (time_table is None or table_2d is not None):
+            raise sub.error("norm_from", "'pe_table' unless a time_table (and no table_2d) is given", "time_table")
     return tuple(out)
 
 
 def _steady_state(sec: Section, data: DataSpec) -> SteadyStateSpec:
-    sec.check_keys(["model", "beam_off"])
-    model = sec.string("model", choices=("factorized", "per_bin"))
+    sec.check_keys(["model", "beam_off", "shape_windows", "norm_windows", "exposure_ratio", "pe_degree",
+                    "time_shape"])
+    model = sec.string("model", choices=STEADY_STATE_MODELS)
     beam_off = sec.boolean("beam_off", False)
     if beam_off and data.format != "hdf5_events" and not any(w in data.files for w in WINDOWS[2:]):
         raise sec.error("beam_off", "false when [data] has no c_beam_off or ac_beam_off file", True)
-    return SteadyStateSpec(model, beam_off)
+    sidebands = WINDOWS[1:] if beam_off else WINDOWS[1:2]
+    shape = sec.strings("shape_windows", list(sidebands))
+    norm = sec.strings("norm_windows", ["ac_beam_on"])
+    for key, names in (("shape_windows", shape), ("norm_windows", norm)):
+        if not names or any(w not in WINDOWS[1:] for w in names):
+            raise sec.error(key, "a non-empty list of " + ", ".join(repr(w) for w in WINDOWS[1:]), names)
+        if data.format != "hdf5_events" and any(w not in data.files for w in names):
+            raise sec.error(key, "windows that [data] provides", names)
+    return SteadyStateSpec(
+        model, beam_off, tuple(shape), tuple(norm),
+        exposure_ratio=sec.number("exposure_ratio", 1.0, lo=0, lo_open=True),
+        pe_degree=sec.integer("pe_degree", 2, lo=1),
+        time_shape=sec.string("time_shape", "flat", choices=("flat", "exponential")),
+    )
+
+
+def with_steady_state_model(spec: DatasetSpec, model: str) -> DatasetSpec:
+    """The same dataset with another steady-state background model (its other keys kept)."""
+    if model not in STEADY_STATE_MODELS:
+        raise DatasetError(f"steady-state model: expected one of {', '.join(STEADY_STATE_MODELS)}, got {model!r}")
+    return replace(spec, steady_state=replace(spec.steady_state, model=model))
 
 
 def _edges(sec: Section, key: str, range_key: str, width_key: str) -> NDArray[np.float64]:

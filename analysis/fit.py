@@ -120,7 +120,7 @@ class FitOutcome:
         ndata = sum(c.ndata for c in self.cost.costs if not isinstance(c, NormalPull))
         pulled = {n.name for n in self.model.nuisances}
         free = [p for p in self.model.parameters if p not in pulled and p not in self.fixed]
-        profiled = 0 if self.model.factorized else int(self.model.observed.counts["c_beam_on"].size)
+        profiled = int(self.model.observed.counts["c_beam_on"].size) if self.model.steady is None else 0
         return ndata - len(free) - profiled
 
     def propagate(self, func: Callable[[dict[str, float]], float], step: float = 1e-3) -> tuple[float, float]:
@@ -154,8 +154,12 @@ def _at_limit(p: Any) -> bool:
 
 def minimise(model: FitModel, fixed: Mapping[str, float] | None = None,
              pull_centres: Mapping[str, float] | None = None,
-             start: Mapping[str, float] | None = None, hesse: bool = True) -> FitOutcome:
-    """MIGRAD (+ HESSE) of the model's cost, with some parameters optionally fixed."""
+             start: Mapping[str, float] | None = None, hesse: bool = True,
+             strategy: int = 1) -> FitOutcome:
+    """MIGRAD (+ HESSE) of the model's cost, with some parameters optionally fixed.
+
+    ``strategy = 0`` (fewer function calls) suits fits started next to their minimum, such as
+    profile points and impacts started from the best fit."""
     cost = build_cost(model, pull_centres)
     p0 = model.start()
     if start:
@@ -163,7 +167,7 @@ def minimise(model: FitModel, fixed: Mapping[str, float] | None = None,
     fixed = dict(fixed or {})
     p0.update(fixed)
     m = Minuit(cost, [p0[name] for name in cost.parameters], name=cost.parameters)
-    m.strategy = 1
+    m.strategy = strategy
     for name, (lo, hi) in model.hypothesis.limits.items():
         m.limits[name] = (lo, hi)
     for name in cost.parameters:

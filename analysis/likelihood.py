@@ -101,9 +101,13 @@ class PoissonBins(Cost):
         self.observed = np.asarray(observed, dtype=float)
         self.model = model
         self.parameters = tuple(parameters)
+        # sum of the data-only terms (xlogy(n, n) - n) of the half deviance, computed once
+        self._n = self.observed.ravel()
+        self._constant = float((xlogy(self._n, self._n) - self._n).sum())
 
     def value(self, p: Params) -> float:
-        return float(poisson_half_deviance(self.observed, self.model(p)).sum())
+        lam = np.maximum(np.ravel(self.model(p)), TINY)
+        return float(lam.sum() - xlogy(self._n, lam).sum() + self._constant)
 
     @property
     def ndata(self) -> int:

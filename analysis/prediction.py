@@ -24,7 +24,7 @@ from .formfactor import FORM_FACTORS
 from .response import logistic_efficiency, mean_pe, rebin_matrix, smearing_matrix, time_efficiency
 from .schema import DatasetError
 from .timing import TimeCDF, cdf_from_table, gaussian_pulse_cdf, model_cdf
-from .xsec import max_recoil_kev, recoil_spectrum
+from .xsec import COUPLINGS, max_recoil_kev, recoil_spectrum
 
 #: Fine time step [us] used when an acceptance vs time must be folded in.
 FINE_TIME_STEP_US = 0.01
@@ -84,9 +84,10 @@ class ResponseGrid:
         return logistic_efficiency(self.fine_centres, state.eff_a, state.eff_k, state.eff_x0,
                                    r.efficiency_offset, r.efficiency_steps)
 
-    def time_pdf(self, cdf: TimeCDF, offset_us: float) -> NDArray[np.float64]:
-        """Probability per analysis time bin, acceptance vs time included."""
-        if self.fine_time_edges is None:
+    def time_pdf(self, cdf: TimeCDF, offset_us: float, efficiency: bool = True) -> NDArray[np.float64]:
+        """Probability per analysis time bin, acceptance vs time included (unless ``efficiency``
+        is false: a table that already holds it)."""
+        if self.fine_time_edges is None or not efficiency:
             return cdf.bin_probabilities(self.time_edges, offset_us)
         fine = cdf.bin_probabilities(self.fine_time_edges, offset_us) * self.fine_time_eff
         return fine @ self.time_rebin
@@ -125,20 +126,36 @@ class CevnsModel:
         edges = np.arange(0.0, t_top + step, step)
         self.recoil_kev = 0.5 * (edges[1:] + edges[:-1])
         ff = FORM_FACTORS[det.form_factor]
+        self.couplings = COUPLINGS[det.couplings]
         # recoils per recoil bin, shape (component, nucleus, recoil bin)
         self.recoils = np.array([
-            [self.fluence * n_t * recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff) * step
+            [self.fluence * n_t * recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff, self.couplings) * step
              for nuc, n_t in zip(self.nuclides, self.targets, strict=True)]
             for c in COMPONENTS
         ])
+        table = spec.response.excess_variance_table
+        self._excess_table = None if table is None else read_table(table, 2)
+        qf_table = spec.response.qf_table
+        self._qf_table = None if qf_table is None else read_table(qf_table, 2)
         self._smeared = lru_cache(maxsize=64)(self._smear)
 
     def _smear(self, qf_scale: float) -> NDArray[np.float64]:
         r = self.spec.response
-        qf = np.asarray(r.qf_coefficients) * qf_scale
-        mean = mean_pe(self.recoil_kev, qf, r.light_yield.value)
-        matrix = smearing_matrix(r.smearing, mean, self.grid.fine_edges, r.excess_variance)
+        if self._qf_table is not None:  # QF(T) tabulated: interpolate, constant beyond the table's ends
+            qf_values = qf_scale * np.interp(self.recoil_kev, self._qf_table[:, 0], self._qf_table[:, 1])
+            mean = np.maximum(r.light_yield.value * qf_values * self.recoil_kev, 0.0)
+        else:
+            mean = mean_pe(self.recoil_kev, np.asarray(r.qf_coefficients) * qf_scale, r.light_yield.value)
+        matrix = smearing_matrix(r.smearing, mean, self.grid.fine_edges, self.excess_variance(mean))
         return self.recoils @ matrix  # (component, nucleus, fine PE)
+
+    def excess_variance(self, mean: NDArray[np.float64]) -> NDArray[np.float64] | float:
+        """Variance / mean of the PE response at each mean PE: a + b mean, or the dataset's table."""
+        r = self.spec.response
+        if r.excess_variance_table is not None:
+            table = self._excess_table
+            return np.interp(mean, table[:, 0], table[:, 1])
+        return r.excess_variance + r.excess_variance_slope * mean if r.excess_variance_slope else r.excess_variance
 
     def pe_spectra(self, state: ResponseState) -> NDArray[np.float64]:
         """Accepted counts per analysis PE bin, shape (component, nucleus, PE bin)."""
@@ -197,12 +214,15 @@ class NeutronModel:
             pe_e = centres_to_edges(table[:, 0], neutron.pe_table)
             self.fine_pe = scale * (rebin_matrix(pe_e, fine).T @ table[:, 1])
             if neutron.time_table is not None:
-                self.time_cdf = cdf_from_table(*read_table(neutron.time_table, 2).T)
+                times = read_table(neutron.time_table, 2)
+                self.time_cdf = cdf_from_table(*times.T)
+                if neutron.norm_from == "time_table":  # the PE table gives the shape only
+                    self.fine_pe = self.fine_pe / max(table[:, 1].sum(), 1e-300) * times[:, 1].sum()
             else:
                 self.time_cdf = self.grid.cdfs[neutron.time_kind]
 
     def template(self, state: ResponseState) -> NDArray[np.float64]:
-        time = self.grid.time_pdf(self.time_cdf, state.t_offset_us)
+        time = self.grid.time_pdf(self.time_cdf, state.t_offset_us, self.neutron.apply_time_efficiency)
         fine = time if self.fine_pe is None else np.outer(self.fine_pe, time)
         if self.neutron.apply_pe_efficiency:
             fine = fine * self.grid.pe_efficiency(state)[:, None]

@@ -43,13 +43,15 @@ def poisson_matrix(mean: ArrayLike, n_fine: int) -> NDArray[np.float64]:
     return out
 
 
-def gamma_matrix(mean: ArrayLike, fine_edges: ArrayLike, excess_variance: float = 1.0) -> NDArray[np.float64]:
+def gamma_matrix(mean: ArrayLike, fine_edges: ArrayLike, excess_variance: ArrayLike = 1.0) -> NDArray[np.float64]:
     """Continuous PE response: gamma density with the given mean and variance
     ``excess_variance * mean`` (1 = photo-statistics only; add the single-PE charge
-    spread as 1 + (sigma_spe / mean_spe)^2), integrated over each fine bin."""
+    spread as 1 + (sigma_spe / mean_spe)^2), integrated over each fine bin.
+    ``excess_variance`` may be one number or one per mean (energy-dependent smearing)."""
     mu = np.maximum(np.asarray(mean, dtype=float), 1e-12)[:, None]
+    ev = np.maximum(np.broadcast_to(np.asarray(excess_variance, dtype=float), mu[:, 0].shape), 1e-6)[:, None]
     edges = np.asarray(fine_edges, dtype=float)[None, :]
-    cdf = gammainc(mu / excess_variance, np.maximum(edges, 0.0) / excess_variance)
+    cdf = gammainc(mu / ev, np.maximum(edges, 0.0) / ev)
     return np.diff(cdf, axis=1)
 
 
@@ -65,7 +67,7 @@ def sharp_matrix(mean: ArrayLike, fine_edges: ArrayLike) -> NDArray[np.float64]:
 
 
 def smearing_matrix(
-    model: str, mean: ArrayLike, fine_edges: ArrayLike, excess_variance: float = 1.0
+    model: str, mean: ArrayLike, fine_edges: ArrayLike, excess_variance: ArrayLike = 1.0
 ) -> NDArray[np.float64]:
     """Dispatch on the smearing ``model`` ("poisson", "gamma" or "none")."""
     if model == "poisson":

@@ -18,6 +18,7 @@ from scipy.optimize import brentq
 from .counting import CountingResult, counting_analysis
 from .datafiles import ObservedData
 from .dataset import DatasetSpec
+from .diagnostics import crossings, expected_significance, impacts, profile_scan, scan_grid, window_chi2
 from .fit import FitOutcome, minimise, minos_interval, profile, significance
 from .flux import COMPONENTS
 from .formfactor import FORM_FACTORS
@@ -25,7 +26,7 @@ from .model import FitModel
 from .nsi import nue_rate_ratio
 from .signal import Flavored, NueStrength
 from .steady_state import OFF_RATIO
-from .xsec import flux_averaged_cross_section, weak_charge
+from .xsec import COUPLINGS, flux_averaged_cross_section, weak_charge
 
 #: Nuisances that move the CEvNS expectation (used for the SM prediction error).
 SIGNAL_NUISANCES = ("flux_norm", "xsec_norm", "qf_scale", "eff_a", "eff_k", "eff_x0", "t_offset_us")
@@ -59,7 +60,9 @@ def cross_sections_sm(model: FitModel) -> dict[str, float]:
     ff = FORM_FACTORS[det.form_factor]
     weights = np.array([n.per_formula_unit for n in det.nuclei], dtype=float)
     weights /= weights.sum()
-    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff) for n in det.nuclei]
+    couplings = COUPLINGS[det.couplings]
+    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff, couplings)
+                       for n in det.nuclei]
                       for c in COMPONENTS]) @ weights
     return {"all": float(table.mean()), "prompt": float(table[0]), "delayed": float(table[1:].mean()),
             **{c: float(v) for c, v in zip(COMPONENTS, table, strict=True)}}
@@ -71,12 +74,16 @@ def sin2_from_strength(mu: float, model: FitModel) -> float:
     nuclides = model.cevns.nuclides
     weights = model.cevns.templates(model.state(nominal_params(model))).sum(axis=(0, 2, 3))
     s0 = model.spec.detector.sin2_theta_w
+    couplings = COUPLINGS[model.spec.detector.couplings]
 
     def ratio(s: float) -> float:
-        q = np.array([(weak_charge(n.Z, n.N, s) / weak_charge(n.Z, n.N, s0)) ** 2 for n in nuclides])
+        q = np.array([(weak_charge(n.Z, n.N, s, couplings) / weak_charge(n.Z, n.N, s0, couplings)) ** 2
+                      for n in nuclides])
         return float(q @ weights / weights.sum())
 
-    lowest = max((n.Z - n.N) / (4.0 * n.Z) for n in nuclides)  # Q_W = 0 of the first nucleus
+    # Q_W = 0 of the first nucleus: Z (1/2 - 2 s + dp) + N (dn - 1/2) = 0
+    lowest = max((n.Z * (0.5 + couplings.delta_p) + n.N * (couplings.delta_n - 0.5)) / (2.0 * n.Z)
+                 for n in nuclides)
     if not ratio(lowest) <= mu <= ratio(1.0):
         return float("nan")
     return float(brentq(lambda s: ratio(s) - mu, lowest, 1.0, xtol=1e-10))
@@ -161,6 +168,14 @@ def steady_state_summary(best: FitOutcome) -> dict[str, Any]:
             return float(on_off.background(p).sum())
     n_ss, err = best.propagate(total)
     out: dict[str, Any] = {"model": model.spec.steady_state.model, "n_ss": n_ss, "n_ss_err": err}
+    if model.spec.steady_state.model == "smooth":
+        chi2, ndof = model.steady.sideband_chi2()
+        out.update({"sideband_windows": list(model.steady.shape_windows),
+                    "norm_windows": list(model.steady.norm_windows),
+                    "norm_prior": model.steady.nominal,
+                    "norm_prior_err": model.steady.nuisances[0].error_hi,
+                    "sideband_chi2": chi2, "sideband_ndof": ndof,
+                    "sideband_fit_valid": model.steady.sideband_fit_valid})
     if OFF_RATIO in best.values:
         out["off_ratio"] = best.values[OFF_RATIO]
         out["off_ratio_err"] = best.errors[OFF_RATIO] if best.has_covariance else float("nan")
@@ -177,16 +192,6 @@ def fit_note(best: FitOutcome, observed: ObservedData) -> str | None:
     free = sum(1 for name in best.minuit.parameters if not best.minuit.fixed[name])
     return (f"the fit is not valid: {problem}; the data hold {c:.0f} C and {ac:.0f} AC beam-on events in the "
             f"analysis window for {free} free parameters")
-
-
-def profile_grid(mu: float, mu_lo: float, mu_hi: float, points: int) -> NDArray[np.float64]:
-    """Values of mu for the profile scan: coarse from 0, fine around the best fit (MINOS errors);
-    without errors, coarse only, up to three times the best fit."""
-    if not (np.isfinite(mu_lo) and np.isfinite(mu_hi)):
-        return np.linspace(0.0, max(3.0 * mu, 1.0), points)
-    coarse = np.linspace(0.0, max(2.0 * mu + 4.0 * mu_hi, 0.5), points - points // 2)
-    fine = np.linspace(max(mu + 2.0 * mu_lo, 0.0), mu + 2.0 * mu_hi, points // 2)
-    return np.unique(np.concatenate([coarse, fine]))
 
 
 @dataclass
@@ -224,7 +229,7 @@ def predict_report(spec: DatasetSpec, observed: ObservedData, model: FitModel | 
 
 
 def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
-            profile_points: int = 25) -> AnalysisResult:
+            profile_points: int = 50, with_impacts: bool = True) -> AnalysisResult:
     """The full set of results for ``sevens fit``."""
     model = FitModel(spec, observed)
     best = minimise(model)
@@ -240,11 +245,14 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     neutron_err = np.sqrt(sum((comps.get(n.name, 0.0) * n.uncertainty) ** 2 for n in spec.neutrons))
     counting = counting_analysis(
         observed.counts["c_beam_on"].sum(), observed.counts["ac_beam_on"].sum(), neutron_total,
-        neutron_err / neutron_total if neutron_total > 0 else 0.0, sm_total, sm_err / sm_total)
+        neutron_err / neutron_total if neutron_total > 0 else 0.0, sm_total, sm_err / sm_total,
+        spec.steady_state.exposure_ratio)
     xs = cross_sections_sm(model)
     flavored = minimise(model.with_hypothesis(Flavored(len(model.cevns.nuclides))), start=best.values)
-    grid = profile_grid(mu, mu_lo, mu_hi, profile_points)
-    prof = profile(best, "mu", grid) if best.converged else np.full(grid.size, np.nan)
+    grid = scan_grid(best, "mu", mu_hi, profile_points)
+    prof = profile_scan(best, "mu", grid) if best.converged else np.full(grid.size, np.nan)
+    asimov = expected_significance(best) if best.converged else {"z": float("nan"), "error": float("nan")}
+    windows = window_chi2(best) if best.has_covariance else {}
     sin2 = sin2_from_strength(mu, model)
     sin2_lo = sin2_from_strength(mu + mu_lo, model)
     sin2_hi = sin2_from_strength(mu + mu_hi, model)
@@ -262,17 +270,23 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "n_cevns_err": n_cevns_err,
         "mu": mu, "mu_err_lo": -mu_lo, "mu_err_hi": mu_hi,
         "significance_sigma": z,
+        "significance_expected_sigma": asimov["z"],
+        "mu_err_expected": asimov["error"],
         "sm_prediction": sm_total,
         "sm_prediction_err": sm_err,
         "sm_prediction_err_breakdown": breakdown,
-        "chi2": best.poisson_chi2(),
-        "ndof": best.ndof(),
+        "chi2": windows["c"]["chi2"] if windows else float("nan"),
+        "ndof": windows["c"]["ndof"] if windows else float("nan"),
+        "chi2_windows": windows,
+        "chi2_total": best.poisson_chi2(),
+        "ndof_total": best.ndof(),
         "fit_valid": note is None,
         "fit_note": note,
         "sigma_flux_avg_1e40_cm2": mu * xs["all"] / CM2_1E40,
         "sigma_flux_avg_err_lo_1e40_cm2": -mu_lo * xs["all"] / CM2_1E40,
         "sigma_flux_avg_err_hi_1e40_cm2": mu_hi * xs["all"] / CM2_1E40,
         "sigma_sm_1e40_cm2": xs["all"] / CM2_1E40,
+        "couplings": COUPLINGS[spec.detector.couplings].source,
         "sin2_theta_w": sin2,
         "sin2_theta_w_err_lo": sin2 - sin2_lo if np.isfinite(sin2_lo) else None,
         "sin2_theta_w_err_hi": sin2_hi - sin2 if np.isfinite(sin2_hi) else None,
@@ -281,6 +295,9 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "fitted_counts": fitted,
         "nuisance": nuisances,
         "steady_state": steady_state_summary(best),
+        "impacts": impacts(best) if with_impacts and best.converged else [],
+        "profile_mu": {"grid": grid.tolist(), "two_delta_nll": prof.tolist(),
+                       "crossings": crossings(grid, prof, mu) if best.converged else {}},
         "counting": counting.as_dict(),
     }
     nsi = None

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from .constants import Nuclide
 from .flux import COMPONENTS
-from .xsec import weak_charge
+from .xsec import TREE, Couplings, weak_charge
 
 
 class SignalHypothesis(Protocol):
@@ -82,9 +82,11 @@ class WeakMixing:
     start: dict[str, float] = field(default_factory=lambda: {"sin2_theta_w": 0.23})
     limits: dict[str, tuple[float | None, float | None]] = field(
         default_factory=lambda: {"sin2_theta_w": (0.0, 0.5)})
+    couplings: Couplings = TREE
 
     def scale(self, p: Mapping[str, float]) -> NDArray[np.float64]:
         s = p["sin2_theta_w"]
-        ratio = np.array([(weak_charge(n.Z, n.N, s) / weak_charge(n.Z, n.N, self.reference_sin2)) ** 2
+        ratio = np.array([(weak_charge(n.Z, n.N, s, self.couplings)
+                           / weak_charge(n.Z, n.N, self.reference_sin2, self.couplings)) ** 2
                           for n in self.nuclides])
         return np.repeat(ratio[None, :], len(COMPONENTS), axis=0)

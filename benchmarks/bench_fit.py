@@ -1,12 +1,16 @@
 """Timing of the offline fit on the COHERENT 2018 release (a script, not a test).
 
     python benchmarks/bench_fit.py --data-dir ../shared/data/coherent-2018-csi [--repeat 5] [--toys 300]
+        [--steady-state factorized|per_bin|smooth]
 
 Prints the wall time of each step (model build, MIGRAD + HESSE, significance,
 MINOS, the full ``sevens fit`` analysis) and the ratio to a plain
 scipy.optimize (L-BFGS-B) minimisation of the same likelihood: best fit plus
-the no-CEvNS fit that the significance needs.  ``--toys N`` also runs N toy
-experiments at full binning and prints the pull mean and width.
+the no-CEvNS fit that the significance needs.  Then the budget of issue 14:
+best fit + significance + impacts + a 50-point profile scan, in wall and in CPU
+time of this process (the machine may be shared; CPU time is what one core
+spends).  ``--toys N`` also runs N toy experiments (``toys.run_toy``, seeds
+0..N-1) at full binning and prints the pull mean and width.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from scipy.optimize import minimize
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.datafiles import load_observed  # noqa: E402
-from analysis.dataset import read_dataset  # noqa: E402
+from analysis.dataset import read_dataset, with_steady_state_model  # noqa: E402
 from analysis.datasets import builtin  # noqa: E402
+from analysis.diagnostics import impacts, profile_scan, scan_grid  # noqa: E402
 from analysis.fit import build_cost, minimise, minos_interval, significance  # noqa: E402
 from analysis.model import FitModel  # noqa: E402
 from analysis.results import analyse  # noqa: E402
-from analysis.toys import draw_toy, fit_toy  # noqa: E402
+from analysis.toys import run_toy  # noqa: E402
 
 
 def timed(func, repeat):
@@ -58,15 +63,52 @@ def scipy_fit(model: FitModel, fixed: dict[str, float] | None = None):
                     options={"maxfun": 200000, "maxiter": 20000, "ftol": 1e-12, "gtol": 1e-8})
 
 
+def toys(model: FitModel, n_toys: int) -> None:
+    """Pulls of n_toys toys at the SM rate (seeds 0..n_toys-1)."""
+    if not n_toys:
+        return
+    truth = {**model.start(), "mu": 1.0}
+    start = time.process_time()
+    rows = [run_toy(model, truth, seed) for seed in range(n_toys)]
+    elapsed = time.process_time() - start
+    ok = [r for r in rows if r["valid"]]
+    for name in ("n_cevns", "mu"):
+        p = np.array([r[f"pull_{name}"] for r in ok])
+        print(f"toys ({model.spec.steady_state.model}): {name:8s} pull mean {p.mean():+.3f} +- "
+              f"{p.std() / np.sqrt(p.size):.3f}, width {p.std(ddof=1):.3f} +- {p.std() / np.sqrt(2 * p.size):.3f} "
+              f"({len(ok)}/{len(rows)} valid, {elapsed / len(rows):.2f} s CPU/toy)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(builtin("coherent-2018")))
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--toys", type=int, default=0)
+    parser.add_argument("--steady-state", choices=("factorized", "per_bin", "smooth"))
+    parser.add_argument("--budget-only", action="store_true", help="only the issue-14 budget (and toys)")
     args = parser.parse_args()
 
     spec = read_dataset(args.dataset, args.data_dir)
+    if args.steady_state:
+        spec = with_steady_state_model(spec, args.steady_state)
+    observed = load_observed(spec)
+    model = FitModel(spec, observed)
+    wall, cpu = time.perf_counter(), time.process_time()
+    best = minimise(model)
+    z, _ = significance(best)
+    table = impacts(best)
+    _, mu_hi = minos_interval(best, "mu")
+    grid = scan_grid(best, "mu", mu_hi, 50)
+    scan = profile_scan(best, "mu", grid)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"budget ({spec.steady_state.model}): fit + significance + {len(table)} impacts + MINOS + "
+          f"{grid.size}-point scan: {wall:.1f} s wall, {cpu:.1f} s CPU  (Z = {z:.2f}, "
+          f"2DNLL(mu=0) = {scan[0]:.1f}, {len(model.parameters)} parameters)")
+    if args.budget_only:
+        toys(model, args.toys)
+        return 0
+
     observed = load_observed(spec)
     t_build, model = timed(lambda: FitModel(spec, observed), args.repeat)
     t_fit, best = timed(lambda: minimise(model), args.repeat)
@@ -94,23 +136,7 @@ def main() -> int:
     print(f"ratio scipy / iminuit: {t_scipy / (t_fit + t_sig):.2f}")
     print(f"n_cevns {result.summary['n_cevns']:.1f} +- {result.summary['n_cevns_err']:.1f}")
 
-    if args.toys:
-        truth = {**model.start(), "mu": 1.0}
-        n_true = model.n_cevns(truth)
-        rng = np.random.default_rng(12345)
-        pulls = []
-        start = time.perf_counter()
-        for _ in range(args.toys):
-            fit = fit_toy(model, draw_toy(model, truth, rng), truth)
-            n, err = fit.n_cevns()
-            pulls.append(((n - n_true) / err, (fit.values["mu"] - 1.0) / fit.errors["mu"], fit.valid))
-        pulls = np.array(pulls)
-        ok = pulls[:, 2] > 0
-        elapsed = time.perf_counter() - start
-        for k, name in enumerate(("n_cevns", "mu")):
-            p = pulls[ok, k]
-            print(f"toys: {name:8s} pull mean {p.mean():+.3f} +- {p.std() / np.sqrt(p.size):.3f}, "
-                  f"width {p.std(ddof=1):.3f}  ({ok.sum()}/{len(pulls)} valid, {elapsed / len(pulls):.2f} s/toy)")
+    toys(model, args.toys)
     return 0
 
 

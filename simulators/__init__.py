@@ -9,7 +9,9 @@ Pure, seeded signal generators, separate from the device classes:
 - :mod:`simulators.kernels` — numba kernels that add pulses and digitize with noise;
 - :mod:`simulators.detector` — one CsI + veto record per pulse, with truth;
 - :mod:`simulators.devices` — the wall-clock-paced devices implementing ``daq.hardware.protocols``;
-- :mod:`simulators.sim_ioc` — a simulated accelerator IOC (EPICS, through caproto).
+- :mod:`simulators.sim_ioc` — a simulated accelerator IOC (EPICS, through caproto);
+- :mod:`simulators.release` — a worked example of a full-dataset release for the fit
+  (``python -m simulators.release DIR``: ROOT histograms, +-1 sigma curves, dataset TOML).
 
 May import: ``daq.hardware`` (the protocols it implements), ``analysis`` (the physics it draws
 from), ``daq.dtypes``, ``daq.config``. The backend registry names its devices by string.

@@ -50,9 +50,12 @@ def _write_json(data: dict[str, Any], path: str | None) -> None:
 
 def _load(args: argparse.Namespace):
     from analysis.datafiles import load_observed
-    from analysis.dataset import read_dataset
+    from analysis.dataset import read_dataset, with_steady_state_model
 
     spec = read_dataset(args.dataset, args.data_dir)
+    model = getattr(args, "steady_state", None)
+    if model:
+        spec = with_steady_state_model(spec, model)
     return spec, load_observed(spec)
 
 
@@ -108,10 +111,22 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"  CEvNS (fit)        {s['n_cevns']:.1f} +- {_num(s['n_cevns_err'], '.1f')}   SM {s['sm_prediction']:.1f}"
           f" +- {s['sm_prediction_err']:.1f}")
     print(f"  CEvNS (counting)   {c['signal']:.1f} +- {c['error']:.1f}")
-    print(f"  significance       {_num(s['significance_sigma'], '.2f')} sigma   chi2/ndof {s['chi2']:.1f}/{s['ndof']}")
+    print(f"  significance       {_num(s['significance_sigma'], '.2f')} sigma (expected at SM "
+          f"{_num(s['significance_expected_sigma'], '.2f')})   steady state: {s['steady_state']['model']}")
+    for name, w in s["chi2_windows"].items():
+        print(f"  chi2/ndof {name:9s}  {w['chi2']:.1f}/{w['ndof']:.1f} ({w['bins']} bins)")
+    ss = s["steady_state"]
+    if "sideband_chi2" in ss:
+        print(f"  chi2/ndof sideband   {ss['sideband_chi2']:.1f}/{ss['sideband_ndof']} (smooth shape fit of "
+              f"{'+'.join(ss['sideband_windows'])}; prior {ss['norm_prior']:.1f} +- {ss['norm_prior_err']:.1f})")
     print(f"  <sigma>            {s['sigma_flux_avg_1e40_cm2']:.1f} -{_num(s['sigma_flux_avg_err_lo_1e40_cm2'], '.1f')}"
           f" +{_num(s['sigma_flux_avg_err_hi_1e40_cm2'], '.1f')} (SM {s['sigma_sm_1e40_cm2']:.1f}) x 1e-40 cm^2")
     print(f"  sin^2 theta_W      {_num(s['sin2_theta_w'], '.3f')}")
+    if s["impacts"]:
+        print("  largest impacts on the CEvNS count (pull, +1/-1 sigma shift):")
+        for row in s["impacts"][:5]:
+            print(f"    {row['name']:14s} {row['pull']:+.2f} +- {row['pull_err']:.2f}  "
+                  f"{row['up']:+.1f} / {row['down']:+.1f}")
     print(f"  ({s['fit_seconds']:.1f} s)", flush=True)
     if s["fit_note"]:
         print(f"sevens: error: {args.dataset}: {s['fit_note']}; the values above are not a measurement",
@@ -132,5 +147,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     f = subparsers.add_parser("fit", parents=[common], help="binned likelihood fit of a dataset")
     f.add_argument("--plots", metavar="DIR", help="write PNG figures to DIR")
     f.add_argument("--no-nsi", action="store_true", help="skip the NSI scan")
+    f.add_argument("--steady-state", choices=("factorized", "per_bin", "smooth"),
+                   help="steady-state background model instead of the dataset's [steady_state] model")
     f.set_defaults(func=cmd_fit)
 

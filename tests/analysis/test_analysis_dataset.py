@@ -12,9 +12,10 @@ from analysis.dataset import read_dataset
 from analysis.datasets import builtin
 from analysis.schema import DatasetError
 from daq.cli.main import main
+from tests.analysis.release import COHERENT_2018
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO / ".." / "shared" / "data" / "coherent-2018-csi"
+DATA_DIR = COHERENT_2018
 DATASET = builtin("coherent-2018")
 TEXT = DATASET.read_text()
 

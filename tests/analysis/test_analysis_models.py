@@ -10,9 +10,10 @@ from analysis.datafiles import load_observed
 from analysis.dataset import read_dataset
 from analysis.datasets import builtin
 from analysis.results import predict_report
+from tests.analysis.release import COHERENT_2018
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = (REPO / ".." / "shared" / "data" / "coherent-2018-csi").resolve()
+DATA_DIR = COHERENT_2018
 TEXT = builtin("coherent-2018").read_text()
 TABLE_TIMING = '''model = "tables"
 prompt = "arrivalTimePDF_promptNeutrinos.txt"

@@ -20,9 +20,10 @@ from analysis.model import FitModel
 from analysis.results import predict_report
 from analysis.schema import DatasetError
 from analysis.toys import steady_state_truth
+from tests.analysis.release import COHERENT_2018
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = (REPO / ".." / "shared" / "data" / "coherent-2018-csi").resolve()
+DATA_DIR = COHERENT_2018
 EVENT_DTYPE = np.dtype([("pe", "f8"), ("time_ns", "i8"), ("window", "i1"), ("beam_on", "?")])
 MU_INJECTED = 1.5
 

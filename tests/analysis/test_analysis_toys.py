@@ -20,9 +20,10 @@ from analysis.datasets import builtin
 from analysis.fit import minimise
 from analysis.model import FitModel
 from analysis.toys import draw_toy, fit_toy
+from tests.analysis.release import COHERENT_2018
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO / ".." / "shared" / "data" / "coherent-2018-csi"
+DATA_DIR = COHERENT_2018
 N_TOYS = 40
 
 

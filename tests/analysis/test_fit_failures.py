@@ -21,6 +21,7 @@ from analysis.model import FitModel
 from analysis.results import analyse
 from analysis.schema import DatasetError
 from daq import dtypes
+from tests.analysis.release import COHERENT_2018
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_DATASET = REPO / "analysis" / "datasets" / "sevens-sim.toml"
@@ -110,7 +111,7 @@ def test_hesse_failing_after_a_good_minimum_still_gives_significance_and_values(
     from analysis.datasets import builtin
     from analysis.fit import FitOutcome
 
-    spec = read_dataset(builtin("coherent-2018"), REPO.parent / "shared" / "data" / "coherent-2018-csi")
+    spec = read_dataset(builtin("coherent-2018"), COHERENT_2018)
     observed = load_observed(spec)
     monkeypatch.setattr(FitOutcome, "has_covariance", property(lambda self: False))
     s = analyse(spec, observed, with_nsi=False, profile_points=7).summary

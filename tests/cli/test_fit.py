@@ -10,9 +10,10 @@ from analysis.counting import counting_analysis
 from analysis.datasets import builtin
 from daq.cli.fit import add_commands
 from daq.cli.main import main
+from tests.analysis.release import COHERENT_2018
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO / ".." / "shared" / "data" / "coherent-2018-csi"
+DATA_DIR = COHERENT_2018
 DATASET = str(builtin("coherent-2018"))
 
 
@@ -35,10 +36,14 @@ def test_predict_json(tmp_path, capsys):
     assert "CEvNS total" in capsys.readouterr().out
 
 
-def test_fit_json_holds_required_fields(tmp_path):
+def test_fit_json_holds_required_fields(tmp_path, capsys):
+    """--steady-state overrides the dataset's model (the smooth one is also the faster fit)."""
     out = tmp_path / "fit.json"
-    assert main(["fit", DATASET, "--data-dir", str(DATA_DIR), "--json", str(out), "--no-nsi"]) == 0
+    assert main(["fit", DATASET, "--data-dir", str(DATA_DIR), "--json", str(out), "--no-nsi",
+                 "--steady-state", "smooth"]) == 0
     s = json.loads(out.read_text())
+    assert s["steady_state"]["model"] == "smooth" and set(s["chi2_windows"]) == {"c"}
+    assert "ssb_norm" in capsys.readouterr().out  # the impact table is printed
     for key in ("n_cevns", "n_cevns_err", "significance_sigma", "sm_prediction", "chi2", "ndof",
                 "sigma_flux_avg_1e40_cm2", "sigma_sm_1e40_cm2", "sin2_theta_w", "nuisance"):
         assert key in s
