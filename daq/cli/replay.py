@@ -29,8 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import h5py
-
 from daq import config as config_mod
 from daq.cli.common import UsageError
 from daq.config import Config
@@ -188,20 +186,9 @@ def _move_logs(work: Path, out_dir: Path) -> None:
         os.replace(p, logs / p.name)
 
 
-def _mark_damaged_input(path: Path, problems: list[dict[str, Any]]) -> None:
-    """A replay that could not read all of its input does not say ``ok``: its exit status and
-    lineage say what was not replayed (the trigger ids are in its ``losses``)."""
-    lost = sum(int(p["rows_not_replayed"] or 0) for p in problems)
-    with h5py.File(path, "r+") as f:
-        if str(f.attrs["exit_status"]) == "ok":
-            f.attrs["exit_status"] = f"damaged input: {lost} records not replayed (see losses and lineage)"
-        lineage = json.loads(str(f.attrs["lineage"]))
-        lineage["input_damage"] = [f"{p['file']}: {p['reason']}" for p in problems]
-        f.attrs["lineage"] = json.dumps(lineage)
-
-
 def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str | None, speed: float, raw: str,
          announce: bool, observer: Callable[[Any], None] | None, out_dir: Path, work: Path) -> dict[str, Any]:
+    from daq.cluster.runs import mark_damaged_input
     from daq.control.summary import run_summary
     from daq.control.supervisor import Supervisor, SupervisorError
     from daq.runfile.raw_links import copy_raw, link_raw
@@ -269,7 +256,7 @@ def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str
     copied = copy_raw(recorded, inputs, channels, cfg.recorder.compression, cfg.recorder.chunk_records) \
         if raw == "copy" else {}
     if problems:
-        _mark_damaged_input(recorded, problems)
+        mark_damaged_input(recorded, problems)
     final = out_dir / recorded.name
     publish(recorded, final)
     seconds += time.monotonic() - t_link  # the output is complete only once linked or copied
