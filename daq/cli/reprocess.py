@@ -140,8 +140,9 @@ def run_reprocess(inputs: list[str], config_path: str | None, out: str, schedule
     :class:`distributed.Client` to use instead of starting one from ``scheduler``."""
     from daq.catalogue.database import resolve_url
     from daq.cluster import client as cluster_client
+    from daq.cluster import numba_cache
     from daq.cluster.fanout import fan_out
-    from daq.cluster.runs import reprocess_run
+    from daq.cluster.runs import remove_leftovers, reprocess_run
 
     if raw not in RAW_MODES:
         raise UsageError(f"--raw: expected one of {', '.join(RAW_MODES)}, got {raw!r}")
@@ -158,16 +159,20 @@ def run_reprocess(inputs: list[str], config_path: str | None, out: str, schedule
             registered[result["file"]] = register(url, result["file"])
 
     def go(c: Any) -> Any:
+        numba_cache.warm_workers(c, cfg)
         return fan_out(c, reprocess_run, jobs, [j.name for j in jobs], "reprocess", on_result=on_result)
 
-    if client is not None:
-        outcome = go(client)
-    else:
-        try:
-            with cluster_client.open_client(scheduler, workers, per_worker_cache) as c:
-                outcome = go(c)
-        except cluster_client.ClusterError as exc:
-            raise UsageError(str(exc)) from None
+    try:
+        if client is not None:
+            outcome = go(client)
+        else:
+            try:
+                with cluster_client.open_client(scheduler, workers, per_worker_cache) as c:
+                    outcome = go(c)
+            except cluster_client.ClusterError as exc:
+                raise UsageError(str(exc)) from None
+    finally:
+        remove_leftovers(out_dir, [j.run_number for j in jobs])
     runs = [r for r in outcome.results if r is not None]
     triggers = sum(r["triggers"] for r in runs)
     return {"out": str(out_dir.resolve()), "scheduler": scheduler if client is None else "client",

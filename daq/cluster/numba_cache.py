@@ -6,7 +6,8 @@ one cache at once have crashed workers in other projects (a half-written index r
 so a task warms the kernels before its first record, once per worker process, holding a
 cluster-wide :class:`distributed.Lock`: the first worker compiles and writes the cache, the others
 wait and then only load it (a worker on a CPU of another kind compiles its own entry, still one at a
-time). Outside a worker (a serial run, a test) there is nothing to race with.
+time). Before the fan-out, :func:`warm_workers` warms the workers there are, one after the other,
+so that a worker killed mid-job never holds the lock. Outside a worker there is nothing to race with.
 
 For clusters whose workers cannot share the package's cache directory (read-only installs, job
 nodes with a local scratch disk), :class:`PerWorkerCache` gives every worker its own
@@ -35,7 +36,8 @@ def warm(cfg: Config) -> None:
     VetoHits(cfg).warm()
 
 
-def _worker() -> Any | None:
+def current_worker() -> Any | None:
+    """The Dask worker running this task, or None outside one."""
     try:
         from distributed import get_worker
     except ImportError:
@@ -51,7 +53,7 @@ def warm_once(cfg: Config) -> None:
     key = f"{cfg.digitizer.n_samples}"  # the kernels' signatures depend only on the record length
     if key in _warm:
         return
-    if _worker() is None:
+    if current_worker() is None:
         warm(cfg)
     else:
         from distributed import Lock
@@ -59,6 +61,20 @@ def warm_once(cfg: Config) -> None:
         with Lock(LOCK_NAME):
             warm(cfg)
     _warm.add(key)
+
+
+def _warm_text(text: str, name: str) -> bool:
+    from daq import config as config_mod
+
+    warm_once(config_mod.parse(text, name))
+    return True
+
+
+def warm_workers(client: Any, cfg: Config) -> None:
+    """Warm the workers there are now, one after the other, before the fan-out (a worker that joins
+    later warms in its first task, under the lock)."""
+    for address in list(client.scheduler_info()["workers"]):
+        client.run(_warm_text, cfg.text, str(cfg.path), workers=[address])
 
 
 class PerWorkerCache:

@@ -56,9 +56,12 @@ class RunJob:
 def reprocess_run(job: RunJob) -> dict[str, Any]:
     """Reprocess ``job``'s run; returns a summary (file, triggers, seconds, exit status, input problems)."""
     t0 = time.monotonic()
+    out_dir = Path(job.out_dir)
+    done = finished(job)
+    if done is not None:  # a retry after the worker died between publishing and reporting
+        return {**done, "seconds": round(time.monotonic() - t0, 3)}
     cfg = config_mod.parse(job.config_text, job.config_name)
     numba_cache.warm_once(cfg)
-    out_dir = Path(job.out_dir)
     work = Path(tempfile.mkdtemp(prefix=f".reprocess-{job.run_number:06d}-", dir=out_dir))
     try:
         devices_cfg = config_mod.with_overrides(cfg, {"run": {"directory": str(work)}})
@@ -84,9 +87,44 @@ def reprocess_run(job: RunJob) -> dict[str, Any]:
             status = str(f.attrs["exit_status"])
         return {"input": job.name, "file": str(final.resolve()), "run_number": job.run_number, "triggers": n,
                 "generated": generated, "exit_status": status, "stopped_at": problems, "raw_linked_segments": linked,
-                "seconds": round(time.monotonic() - t0, 3)}
+                "worker": _worker_name(), "seconds": round(time.monotonic() - t0, 3)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _worker_name() -> str | None:
+    w = numba_cache.current_worker()
+    return str(w.name) if w is not None else None
+
+
+def finished(job: RunJob) -> dict[str, Any] | None:
+    """The summary of ``job``'s output if a previous attempt published it already (same inputs and
+    lineage kind, closed), else None."""
+    final = run_file_path(job.out_dir, job.run_number)
+    if not final.exists():
+        return None
+    try:
+        with open_run(final) as f:
+            lineage = json.loads(str(f.attrs["lineage"]))
+            status = str(f.attrs["exit_status"])
+            n = int(f["triggers"].shape[0])
+            generated = int(f.attrs["triggers_generated"])
+    except Exception:  # noqa: BLE001 - not ours, or damaged: the publish below refuses it by name
+        return None
+    if lineage.get("inputs") != job.lineage.get("inputs") or lineage.get("kind") != job.lineage.get("kind") \
+            or status == "running":
+        return None
+    damage = lineage.get("input_damage", [])
+    return {"input": job.name, "file": str(final.resolve()), "run_number": job.run_number, "triggers": n,
+            "generated": generated, "exit_status": status, "stopped_at": [{"reason": d} for d in damage],
+            "raw_linked_segments": {}, "worker": _worker_name(), "retried_after_publish": True}
+
+
+def remove_leftovers(out_dir: str | Path, numbers: list[int]) -> None:
+    """Working directories of attempts whose worker died (``.reprocess-NNNNNN-*`` of these numbers)."""
+    for number in numbers:
+        for p in Path(out_dir).glob(f".reprocess-{number:06d}-*"):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _readable(path: Path) -> bool:
