@@ -33,7 +33,8 @@ def check_scheduler(scheduler: str) -> str:
     raise ValueError(f"expected local, slurm, htcondor or a scheduler address (tcp://host:8786), got {scheduler!r}")
 
 
-def _jobqueue(kind: str, workers: int) -> Any:
+def jobqueue_cluster(kind: str) -> Any:
+    """A dask-jobqueue cluster of ``kind`` (slurm, htcondor) from the Dask config; no job submitted yet."""
     try:
         import dask_jobqueue
     except ImportError:
@@ -44,7 +45,6 @@ def _jobqueue(kind: str, workers: int) -> Any:
     except (ValueError, TypeError, KeyError) as exc:
         raise ClusterError(f"--scheduler {kind}: the jobqueue.{kind} Dask config is incomplete: {exc} "
                            "(docs/reprocessing.md has a worked example)") from None
-    cluster.scale(jobs=workers)
     return cluster
 
 
@@ -68,7 +68,8 @@ def open_client(scheduler: str = "local", workers: int = 2, per_worker_cache: st
                                    dashboard_address=None, silence_logs=40)
             client = Client(cluster, timeout=timeout_s)
         elif scheduler in ("slurm", "htcondor"):
-            cluster = _jobqueue(scheduler, workers)
+            cluster = jobqueue_cluster(scheduler)
+            cluster.scale(jobs=workers)
             client = Client(cluster, timeout=timeout_s)
         else:
             client = Client(scheduler, timeout=timeout_s)
