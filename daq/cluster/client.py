@@ -56,6 +56,7 @@ def open_client(scheduler: str = "local", workers: int = 2, per_worker_cache: st
     ``per_worker_cache``: a base directory for one numba cache directory per worker
     (:class:`daq.cluster.numba_cache.PerWorkerCache`); default: the package's shared cache, warmed
     by one worker at a time."""
+    import dask
     from distributed import Client, LocalCluster
 
     from daq.cluster.numba_cache import PerWorkerCache
@@ -63,9 +64,11 @@ def open_client(scheduler: str = "local", workers: int = 2, per_worker_cache: st
     cluster: Any = None
     try:
         if scheduler == "local":
-            # worker processes inherit this process's environment (PYTHONPATH: a checkout first on the path)
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
+            # worker processes inherit this process's environment (PYTHONPATH: a checkout first on the path);
+            # no statistical profiler in them (it samples every thread's stack every 10 ms)
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
             client = Client(cluster, timeout=timeout_s)
         elif scheduler in ("slurm", "htcondor"):
             cluster = jobqueue_cluster(scheduler)

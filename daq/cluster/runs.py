@@ -55,7 +55,7 @@ class RunJob:
 
 def reprocess_run(job: RunJob) -> dict[str, Any]:
     """Reprocess ``job``'s run; returns a summary (file, triggers, seconds, exit status, input problems)."""
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.thread_time()
     out_dir = Path(job.out_dir)
     done = finished(job)
     if done is not None:  # a retry after the worker died between publishing and reporting
@@ -87,7 +87,8 @@ def reprocess_run(job: RunJob) -> dict[str, Any]:
             status = str(f.attrs["exit_status"])
         return {"input": job.name, "file": str(final.resolve()), "run_number": job.run_number, "triggers": n,
                 "generated": generated, "exit_status": status, "stopped_at": problems, "raw_linked_segments": linked,
-                "worker": _worker_name(), "seconds": round(time.monotonic() - t0, 3)}
+                "worker": _worker_name(), "seconds": round(time.monotonic() - t0, 3),
+                "cpu_s": round(time.thread_time() - cpu0, 3)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
