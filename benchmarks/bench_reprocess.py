@@ -135,14 +135,17 @@ def main() -> None:
                 rates[workers], per_cpu[workers] = line(f"reprocess, {workers} worker(s)", *best, n, raw_bytes,
                                                         file_bytes, "(LocalCluster, fan-out only; CPU: the tasks')")
         eff = rates[2] / (2 * rates[1])
-        print(f"scaling 1 -> 2 workers: {rates[2] / rates[1]:.2f}x, efficiency {eff:.0%} (wall); per CPU second: "
-              f"reprocess / bare read {per_cpu[1] / bare_cpu:.2f}, chain / bare read {chain_cpu / bare_cpu:.2f}")
+        eff_cpu = per_cpu[2] / per_cpu[1]
+        print(f"scaling 1 -> 2 workers: {rates[2] / rates[1]:.2f}x, efficiency {eff:.0%} (wall; needs 2 idle cores), "
+              f"{eff_cpu:.0%} (CPU per trigger, 1 worker / 2 workers at once); per CPU second: reprocess / bare read "
+              f"{per_cpu[1] / bare_cpu:.2f}, chain / bare read {chain_cpu / bare_cpu:.2f}")
         bytes_per_trigger = file_bytes / n
-        core_rate = per_cpu[1]  # a core of its own per worker, as on a cluster node
+        core_rate = per_cpu[1] * min(eff_cpu, 1.0)  # a core of its own per worker, as on a cluster node
         cpu_s = YEAR_TRIGGERS / (core_rate * 100)
         io_s = YEAR_TRIGGERS * bytes_per_trigger / (args.io_gbps * 1e9)
         print(f"one year ({YEAR_TRIGGERS:.2g} triggers, {YEAR_TRIGGERS * bytes_per_trigger / 1e12:.0f} TB of files) "
-              f"on 100 cores: CPU {cpu_s / 3600:.1f} h at {core_rate:.0f} triggers per CPU second per core; "
+              f"on 100 cores: CPU {cpu_s / 3600:.1f} h at {core_rate:.0f} triggers per CPU second per core "
+              f"({per_cpu[1]:.0f} x {min(eff_cpu, 1.0):.0%}); "
               f"I/O {io_s / 3600:.1f} h at {args.io_gbps:g} GB/s; estimate {max(cpu_s, io_s) / 3600:.1f} h")
     finally:
         shutil.rmtree(work, ignore_errors=True)

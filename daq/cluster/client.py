@@ -33,19 +33,23 @@ def check_scheduler(scheduler: str) -> str:
     raise ValueError(f"expected local, slurm, htcondor or a scheduler address (tcp://host:8786), got {scheduler!r}")
 
 
-def jobqueue_cluster(kind: str) -> Any:
-    """A dask-jobqueue cluster of ``kind`` (slurm, htcondor) from the Dask config; no job submitted yet."""
+def jobqueue_class(kind: str) -> Any:
+    """The dask-jobqueue cluster class of ``kind`` (slurm, htcondor); its ``job_cls`` renders the job script."""
     try:
         import dask_jobqueue
     except ImportError:
         raise ClusterError(f"--scheduler {kind}: needs dask-jobqueue (pip install 'sevens[cluster]')") from None
-    cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.HTCondorCluster
+    return dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.HTCondorCluster
+
+
+def jobqueue_cluster(kind: str) -> Any:
+    """A dask-jobqueue cluster of ``kind`` from the Dask config; no job submitted yet."""
+    cls = jobqueue_class(kind)
     try:
-        cluster = cls()  # every setting from the jobqueue.<kind> section of the Dask config
+        return cls()  # every setting from the jobqueue.<kind> section of the Dask config
     except (ValueError, TypeError, KeyError) as exc:
         raise ClusterError(f"--scheduler {kind}: the jobqueue.{kind} Dask config is incomplete: {exc} "
                            "(docs/reprocessing.md has a worked example)") from None
-    return cluster
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """``sevens reprocess`` and fit toys on Dask: the same numbers as ``sevens replay`` and the serial loop.
 
-Three small runs (300 triggers each, made once with the simulator) are replayed with a new cut
+Three small runs (200 triggers each, made once with the simulator) are replayed with a new cut
 config by ``sevens replay`` (three processes at once, started first so they overlap the cluster
 work) and reprocessed with the same config on a LocalCluster of two workers, and through the CLI
 on a real ``dask scheduler`` with two ``dask worker`` processes on loopback, one of which is killed
@@ -10,6 +10,7 @@ events, DQ rows, beam and truth tables are byte-identical to the replay's.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ import pytest
 
 from daq import config
 from daq.cluster.client import open_client
-from daq.cluster.fanout import fan_out
+from daq.cluster.fanout import ProgressBar, fan_out
 from daq.kernels import cuts
 from daq.stages.params import cut_params
 from tests.cluster.cluster_helpers import differences, free_port, simulated_run, start, stop, wait_for_workers
@@ -33,7 +34,7 @@ from tests.replay.replay_helpers import SEVENS, last_json
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the flaky task below runs on the workers
 
-N_TRIGGERS = 300
+N_TRIGGERS = 200  # a few SPE gain blocks (64 trigger ids each)
 NEW_CUTS = {"afterglow_max_pretrace_peaks": 1, "cherenkov_min_peaks": 4}  # defaults 3 and 3 (hwconfig)
 REPO = Path(__file__).resolve().parents[2]
 # ../shared beside the repo (as tests/analysis), or beside the directory of worktrees holding it
@@ -141,11 +142,14 @@ def flaky(item: tuple[str, str]) -> str:
 
 def test_a_task_failing_twice_is_reported_by_name_and_the_others_finish(local_client, tmp_path):
     names = ["a", "flaky", "bad", "b"]
-    out = fan_out(local_client, flaky, [(n, str(tmp_path)) for n in names], names, "flaky")
+    bar = ProgressBar(len(names), "flaky", stream=io.StringIO(), force=True)  # as on a terminal
+    out = fan_out(local_client, flaky, [(n, str(tmp_path)) for n in names], names, "flaky", progress=bar)
     assert out.results == ["A", "FLAKY", None, "B"]
     assert out.failures == {"bad": "RuntimeError: bad refused"}
     assert len(list(tmp_path.glob("bad.*"))) == 2  # tried, retried once, reported
     assert len(list(tmp_path.glob("flaky.*"))) == 2
+    drawn = bar.stream.getvalue()
+    assert drawn.startswith("\rflaky [") and "] 4/4, 1 failed" in drawn and drawn.endswith("\n")
 
 
 @pytest.fixture(scope="module")
