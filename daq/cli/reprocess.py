@@ -80,6 +80,7 @@ def plan(inputs: list[str], config_path: str | None, out_dir: Path, raw: str) ->
     from daq.replay.sources import MAX_SPEED
 
     jobs, seen = [], set()
+    configs: dict[str, Any] = {}  # one replay config per distinct config: the runs' files are set in the task
     for name in inputs:
         files = run_files(name)
         if files[0].resolve() in seen:
@@ -90,11 +91,15 @@ def plan(inputs: list[str], config_path: str | None, out_dir: Path, raw: str) ->
             raise RunFileError(infos[0].error)
         if sum(i.rows for i in infos) == 0:
             raise UsageError(f"{files[0]}: no records to reprocess")
-        ipc = Path(tempfile.mkdtemp(prefix="svp"))
-        try:
-            cfg, _ = replay_config(infos, config_path, out_dir, ipc, MAX_SPEED)
-        finally:
-            shutil.rmtree(ipc, ignore_errors=True)
+        key = "--config" if config_path else str(next((i.attrs.get("config") for i in infos if "config" in i.attrs),
+                                                      ""))
+        if key not in configs:
+            ipc = Path(tempfile.mkdtemp(prefix="svp"))
+            try:
+                configs[key], _ = replay_config(infos, config_path, out_dir, ipc, MAX_SPEED)
+            finally:
+                shutil.rmtree(ipc, ignore_errors=True)
+        cfg = configs[key]
         bad = [i for i in infos if i.error is None and i.n_samples != cfg.digitizer.n_samples]
         if bad:
             raise UsageError(f"{bad[0].path}: raw records of {bad[0].n_samples} samples, the config has "

@@ -44,7 +44,8 @@ class RunJob:
 
     name: str  # the input's first file, as the user named it (for reports)
     files: tuple[str, ...]  # the run file and its sub-run files, in order (absolute)
-    config_text: str  # the reprocessing config, with the replay settings (daq.cli.replay.replay_config)
+    config_text: str  # the reprocessing config with the replay settings (daq.cli.replay.replay_config), but
+    # for ``[replay] files``: the task sets them to ``files`` (one config text serves every run of a job)
     config_name: str
     out_dir: str
     run_number: int  # the output's number, reserved by the client in the output directory's counter
@@ -60,7 +61,8 @@ def reprocess_run(job: RunJob) -> dict[str, Any]:
     done = finished(job)
     if done is not None:  # a retry after the worker died between publishing and reporting
         return {**done, "seconds": round(time.monotonic() - t0, 3)}
-    cfg = config_mod.parse(job.config_text, job.config_name)
+    cfg = config_mod.with_overrides(config_mod.parse(job.config_text, job.config_name),
+                                    {"replay": {"files": list(job.files)}})
     numba_cache.warm_once(cfg)
     work = Path(tempfile.mkdtemp(prefix=f".reprocess-{job.run_number:06d}-", dir=out_dir))
     try:
