@@ -33,7 +33,7 @@ from daq import config as config_mod
 from daq.cli.common import UsageError
 from daq.config import Config
 from daq.control import run_numbers
-from daq.replay.inputs import InputFile, gate_path, scan_inputs, stop_report_path
+from daq.replay.inputs import InputFile, gate_path, mark_damaged_input, scan_inputs, stop_report_path
 from daq.replay.sources import MAX_SPEED
 from daq.runfile import RunFileError, open_run, run_files
 from daq.runfile.outputs import live_run_problem, mark_replay_dir, publish
@@ -188,7 +188,6 @@ def _move_logs(work: Path, out_dir: Path) -> None:
 
 def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str | None, speed: float, raw: str,
          announce: bool, observer: Callable[[Any], None] | None, out_dir: Path, work: Path) -> dict[str, Any]:
-    from daq.cluster.runs import mark_damaged_input
     from daq.control.summary import run_summary
     from daq.control.supervisor import Supervisor, SupervisorError
     from daq.runfile.raw_links import copy_raw, link_raw

@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
 from daq.config import Config
 
 LOCK_NAME = "sevens-numba-cache"
@@ -77,7 +79,7 @@ def warm_workers(client: Any, cfg: Config) -> None:
         client.run(_warm_text, cfg.text, str(cfg.path), workers=[address])
 
 
-class PerWorkerCache:
+class PerWorkerCache(WorkerPlugin):
     """A worker plugin: ``NUMBA_CACHE_DIR = base/<worker name>`` for every worker, set at its start."""
 
     name = "sevens-numba-cache-dir"

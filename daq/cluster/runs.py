@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
-
 from daq import config as config_mod
 from daq.cluster import numba_cache
 from daq.cluster.chain import StageChain
 from daq.hardware.protocols import RunParameters
-from daq.replay.inputs import stop_report_path
+from daq.replay.inputs import mark_damaged_input, stop_report_path
 from daq.replay.sources import MAX_SPEED, ReplayBeam, ReplayDigitizer
 from daq.runfile import open_run, run_file_path
 from daq.runfile.outputs import publish
@@ -170,15 +168,3 @@ def _drain(beam: ReplayBeam, chain: StageChain) -> None:
         chain.beam(pulses, missed)
         if len(pulses) == 0:
             return
-
-
-def mark_damaged_input(path: Path, problems: list[dict[str, Any]]) -> None:
-    """A reprocessing that could not read all of its input does not say ``ok``: its exit status and
-    lineage say what was not read (the trigger ids are in its ``losses``)."""
-    lost = sum(int(p["rows_not_replayed"] or 0) for p in problems)
-    with h5py.File(path, "r+") as f:
-        if str(f.attrs["exit_status"]) == "ok":
-            f.attrs["exit_status"] = f"damaged input: {lost} records not replayed (see losses and lineage)"
-        lineage = json.loads(str(f.attrs["lineage"]))
-        lineage["input_damage"] = [f"{p['file']}: {p['reason']}" for p in problems]
-        f.attrs["lineage"] = json.dumps(lineage)

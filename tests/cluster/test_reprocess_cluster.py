@@ -175,6 +175,23 @@ def test_toys_on_the_cluster_equal_the_serial_toys(local_client, coarse_dataset)
     assert len({r["n_cevns"] for r in serial["results"]}) == 4  # four different toys, not one four times
 
 
+def cache_dirs() -> tuple[str, str]:
+    from numba.core import config as numba_config
+
+    return os.environ["NUMBA_CACHE_DIR"], numba_config.CACHE_DIR
+
+
+def test_each_worker_can_get_a_numba_cache_dir_of_its_own(local_client, tmp_path):
+    """The last user of the LocalCluster: its workers compile nothing after this."""
+    from daq.cluster.numba_cache import PerWorkerCache
+
+    local_client.register_plugin(PerWorkerCache(str(tmp_path / "numba")))
+    dirs = local_client.run(cache_dirs)
+    assert len({env for env, _ in dirs.values()}) == 2  # one per worker
+    for env, seen_by_numba in dirs.values():
+        assert Path(env).is_dir() and Path(env).parent == tmp_path / "numba" and seen_by_numba == env
+
+
 def test_real_scheduler_and_workers_survive_a_killed_worker(runs, new_config, replays, work):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
