@@ -118,7 +118,7 @@ def finished(job: RunJob) -> dict[str, Any] | None:
     damage = lineage.get("input_damage", [])
     return {"input": job.name, "file": str(final.resolve()), "run_number": job.run_number, "triggers": n,
             "generated": generated, "exit_status": status, "stopped_at": [{"reason": d} for d in damage],
-            "raw_linked_segments": {}, "worker": _worker_name(), "retried_after_publish": True}
+            "raw_linked_segments": {}, "worker": _worker_name(), "retried_after_publish": True, "cpu_s": 0.0}
 
 
 def remove_leftovers(out_dir: str | Path, numbers: list[int]) -> None:
