@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,gui,epics]'
+	$(BIN)/python -m pip install --quiet -e '.[test,gui,epics,cluster]'
 	@touch $(STAMP)
 
 demo: venv

@@ -35,6 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     "daq.replay": BASE | {"daq.runfile", "daq.hardware"},
     "daq.processes": BASE | {"daq.stages", "daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops"},
     "daq.catalogue": BASE | {"daq.runfile"},
+    "daq.cluster": BASE | {"daq.stages", "daq.kernels", "daq.processes", "daq.replay", "daq.runfile", "daq.hardware",
+                           "analysis"},
     "daq.control": BASE | {"daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops", "daq.catalogue"},
     "analysis": BASE | {"daq.runfile", "daq.catalogue"},
     "simulators": BASE | {"daq.hardware", "analysis"},

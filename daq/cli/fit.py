@@ -93,6 +93,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     give are n/a (null in the JSON), and one line on stderr says why; 2 for a bad dataset."""
     from analysis.results import analyse
 
+    if args.toys is not None:
+        from daq.cli.toys import cmd_toys
+
+        return cmd_toys(args)
     start = time.perf_counter()
     try:
         spec, observed = _load(args)
@@ -149,5 +153,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--no-nsi", action="store_true", help="skip the NSI scan")
     f.add_argument("--steady-state", choices=("factorized", "per_bin", "smooth"),
                    help="steady-state background model instead of the dataset's [steady_state] model")
+    from daq.cli.toys import add_options
+
+    add_options(f)
     f.set_defaults(func=cmd_fit)
 

@@ -29,13 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import h5py
-
 from daq import config as config_mod
 from daq.cli.common import UsageError
 from daq.config import Config
 from daq.control import run_numbers
-from daq.replay.inputs import InputFile, gate_path, scan_inputs, stop_report_path
+from daq.replay.inputs import InputFile, gate_path, mark_damaged_input, scan_inputs, stop_report_path
 from daq.replay.sources import MAX_SPEED
 from daq.runfile import RunFileError, open_run, run_files
 from daq.runfile.outputs import live_run_problem, mark_replay_dir, publish
@@ -188,18 +186,6 @@ def _move_logs(work: Path, out_dir: Path) -> None:
         os.replace(p, logs / p.name)
 
 
-def _mark_damaged_input(path: Path, problems: list[dict[str, Any]]) -> None:
-    """A replay that could not read all of its input does not say ``ok``: its exit status and
-    lineage say what was not replayed (the trigger ids are in its ``losses``)."""
-    lost = sum(int(p["rows_not_replayed"] or 0) for p in problems)
-    with h5py.File(path, "r+") as f:
-        if str(f.attrs["exit_status"]) == "ok":
-            f.attrs["exit_status"] = f"damaged input: {lost} records not replayed (see losses and lineage)"
-        lineage = json.loads(str(f.attrs["lineage"]))
-        lineage["input_damage"] = [f"{p['file']}: {p['reason']}" for p in problems]
-        f.attrs["lineage"] = json.dumps(lineage)
-
-
 def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str | None, speed: float, raw: str,
          announce: bool, observer: Callable[[Any], None] | None, out_dir: Path, work: Path) -> dict[str, Any]:
     from daq.control.summary import run_summary
@@ -269,7 +255,7 @@ def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str
     copied = copy_raw(recorded, inputs, channels, cfg.recorder.compression, cfg.recorder.chunk_records) \
         if raw == "copy" else {}
     if problems:
-        _mark_damaged_input(recorded, problems)
+        mark_damaged_input(recorded, problems)
     final = out_dir / recorded.name
     publish(recorded, final)
     seconds += time.monotonic() - t_link  # the output is complete only once linked or copied

@@ -27,7 +27,6 @@ import daq
 from daq import dtypes
 from daq.config import Config
 from daq.hardware.protocols import RunParameters
-from daq.kernels.exposure import gwhr
 from daq.ops.heap import release_free_memory
 from daq.processes.node import Node
 from daq.runfile import (
@@ -201,21 +200,8 @@ class Recorder(Node):
                 self._fail(str(exc))
 
     def _final_attrs(self, meta: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "triggers_generated": np.int64(meta.get("generated", -1)),
-            "triggers_recorded": np.int64(self.recorded),
-            "triggers_lost": np.int64(self.lost),
-            "beam_pulses": np.int64(self.beam_pulses),
-            "pot_total": self.pot_total,
-            "gwhr_total": gwhr(self.pot_total, self.cfg.beam.proton_energy_gev),
-            "unmatched_triggers": np.int64(meta.get("unmatched_triggers", 0)),
-            "beam_missed": np.int64(meta.get("beam_missed", 0)),
-            "beam_pulses_missing": np.int64(meta.get("beam_pulses_missing", 0)),
-            "foreign_refused": np.int64(self.foreign),
-            "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
-            "restarts": json.dumps(self.restarts),
-            **({"spe_calibration": json.dumps(meta["spe_calibration"])} if meta.get("spe_calibration") else {}),
-        }
+        return accounting.final_attrs(self.recorded, self.lost, self.beam_pulses, self.pot_total,
+                                      self.cfg.beam.proton_energy_gev, meta, self.foreign, self.restarts)
 
     def on_note(self, meta: dict[str, Any]) -> None:
         if "restarts" in meta:

@@ -15,6 +15,7 @@ beam how far it may deliver pulses (see :mod:`daq.replay.sources`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -352,3 +353,15 @@ def not_replayed(first: int, stop: int, declared: list[LossRecord]) -> list[Loss
     edges = np.diff(np.r_[0, (~covered).astype(np.int8), 0])
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return [LossRecord(first + int(a), int(b - a), UNREADABLE) for a, b in zip(starts, ends, strict=True)]
+
+
+def mark_damaged_input(path: Path, problems: list[dict[str, Any]]) -> None:
+    """A replay (or reprocessing) that could not read all of its input does not say ``ok``: its exit status and
+    lineage say what was not read (the trigger ids are in its ``losses``)."""
+    lost = sum(int(p["rows_not_replayed"] or 0) for p in problems)
+    with h5py.File(path, "r+") as f:
+        if str(f.attrs["exit_status"]) == "ok":
+            f.attrs["exit_status"] = f"damaged input: {lost} records not replayed (see losses and lineage)"
+        lineage = json.loads(str(f.attrs["lineage"]))
+        lineage["input_damage"] = [f"{p['file']}: {p['reason']}" for p in problems]
+        f.attrs["lineage"] = json.dumps(lineage)

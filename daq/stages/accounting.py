@@ -16,13 +16,16 @@ of a run is counted as lost pulses.
 from __future__ import annotations
 
 import bisect
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from daq import dtypes
+from daq.kernels.exposure import gwhr
 
 LOSS_REASON_BYTES = dtypes.LOSS["reason"].itemsize
 
@@ -155,3 +158,25 @@ def close_beam(pulse_ids: Iterable[np.ndarray]) -> BeamAccounting:
             for i, g in enumerate(gaps) if g > 0]
     return BeamAccounting(len(unique), missing, duplicated,
                           np.array(rows, dtype=dtypes.LOSS) if rows else np.zeros(0, dtypes.LOSS))
+
+
+def final_attrs(recorded: int, lost: int, beam_pulses: int, pot_total: float, proton_energy_gev: float,
+                meta: dict[str, Any], foreign: int = 0, restarts: list[dict] | None = None) -> dict[str, Any]:
+    """The stop record of a run file: counts, exposure and the end-of-run facts the stages sent
+    (``meta``: ``generated``, ``unmatched_triggers``, ``beam_missed``, ``beam_pulses_missing``,
+    ``cut_fractions``, ``spe_calibration``). The recorder and batch reprocessing (:mod:`daq.cluster`) write the same."""
+    return {
+        "triggers_generated": np.int64(meta.get("generated", -1)),
+        "triggers_recorded": np.int64(recorded),
+        "triggers_lost": np.int64(lost),
+        "beam_pulses": np.int64(beam_pulses),
+        "pot_total": pot_total,
+        "gwhr_total": gwhr(pot_total, proton_energy_gev),
+        "unmatched_triggers": np.int64(meta.get("unmatched_triggers", 0)),
+        "beam_missed": np.int64(meta.get("beam_missed", 0)),
+        "beam_pulses_missing": np.int64(meta.get("beam_pulses_missing", 0)),
+        "foreign_refused": np.int64(foreign),
+        "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
+        "restarts": json.dumps(restarts or []),
+        **({"spe_calibration": json.dumps(meta["spe_calibration"])} if meta.get("spe_calibration") else {}),
+    }
