@@ -29,7 +29,7 @@ from monitor.alarms import AlarmMonitor, Severity
 from monitor.model import MonitorModel
 from monitor.stream import ControlLoop, ModelNotifier
 from monitor.widgets.alarms import AlarmPanel
-from monitor.widgets.common import BAD, IDLE, OK, STATE_COLOURS, WARN, Panel, badge_style, fmt_duration
+from monitor.widgets.common import BAD, IDLE, OK, STATE_COLOURS, WARN, Panel, badge_style, elide, fmt_duration
 from monitor.widgets.runcontrol import RunControlPanel
 from monitor.widgets.spectra import SpectraPanel
 from monitor.widgets.trends import TrendsPanel
@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self.spectra = SpectraPanel(cfg, model)
         self.waveform = WaveformPanel(cfg, model)
         self.runcontrol = RunControlPanel(cfg, model, control, live)
-        self.alarm_panel = AlarmPanel(alarms)
+        self.alarm_panel = AlarmPanel(alarms, acknowledge_shared=control.acknowledge if control else None)
         self.tabs = QTabWidget()
         for key, panel in (("dq", self.trends), ("physics", self.spectra), ("waveform", self.waveform)):
             self.tabs.addTab(panel, TABS[key])
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
     def tick(self, force: bool = False) -> None:
         """Timer: alarms once a second, then redraw what changed."""
         once_a_second = force or self.ticks % ALARM_EVERY == 0
-        if once_a_second:
+        if once_a_second or self.alarm_panel._dirty:  # the supervisor's log: shown as it arrives
             if self.alarms.evaluate(self.model):
                 self.alarm_panel.mark_dirty({"alarms"})
             self.runcontrol.mark_dirty({"status"})  # counters, ages and rates move with the clock
@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         run = self.model.run_info()
         stats = self.model.stream_stats()
         if not self.live:
-            b["state"].setText(f"FILE: {run.exit_status}")
+            b["state"].setText(f"FILE: {elide(str(run.exit_status), 40)}")
             b["state"].setStyleSheet(badge_style(OK if run.exit_status == "ok" else WARN, 14))
         elif status is None:
             b["state"].setText("NO RUN CONTROL" if error else "CONNECTING")
@@ -154,15 +154,15 @@ class MainWindow(QMainWindow):
         alerts = [self.trends.plots[n].trend.title for n in self.trends.alerts()]
         b["dq"].setText(f"DQ out of limits: {', '.join(alerts)}" if alerts else "DQ within limits")
         b["dq"].setStyleSheet(badge_style(BAD if alerts else (OK if len(dq) else IDLE), 12))
-        for label in b.values():
-            label.setToolTip(label.text())
+        for name, label in b.items():
+            label.setToolTip(str(run.exit_status) if name == "state" and not self.live else label.text())
         self.tabs.tabBar().setTabTextColor(0, QColor(BAD) if alerts else QColor())
-        unack = self.alarms.book.unacknowledged()
-        worst = self.alarms.book.worst()
+        unack = self.alarms.unacknowledged()
+        worst = self.alarms.worst()
         if unack:
             b["alarms"].setText(f"{len(unack)} ALARM{'S' if len(unack) > 1 else ''} to acknowledge")
         else:
-            active = sum(a.active for a in self.alarms.book.alarms.values())
+            active = self.alarms.active()
             b["alarms"].setText(f"{active} active alarm(s), acknowledged" if active else "no alarms")
         colour = {Severity.ERROR: BAD, Severity.WARNING: WARN, None: OK}[worst]
         b["alarms"].setStyleSheet(badge_style(colour, 12))

@@ -42,6 +42,7 @@ TOPICS = {
     "spectra": "the PE x time histograms",
     "waveform": "a new record for the waveform viewer",
     "status": "a run-control status reply or command reply",
+    "supervision": "the supervisor's alarm log (pushed on endpoints.alarms, or from a run file)",
     "stream": "any message (stream statistics)",
     "gaps": "messages missing from the stream (sequence gap)",
 }
@@ -107,6 +108,8 @@ class MonitorModel:
         self._status_time: float | None = None
         self.token_ok = False
         self.last_command: tuple[str, dict[str, Any], float] | None = None
+        self._alarm_log: list[dict[str, Any]] = []  # the supervisor's (daq.control.alarm_log)
+        self._alarm_log_time: float | None = None
         self._reset_run(None)
 
     @property
@@ -267,7 +270,22 @@ class MonitorModel:
                 self.token_ok = token_ok
             if status and status.get("run_file") and self.run.source != "file":
                 self.run.file = status["run_file"]
+        if status and isinstance(status.get("alarms"), list):
+            self.set_alarm_log(status["alarms"])
         self._notify({"status"})
+
+    def set_alarm_log(self, entries: list[dict[str, Any]], now: float | None = None) -> None:
+        """The supervisor's alarm log: pushed on ``endpoints.alarms``, in a status reply, or a run file's."""
+        with self._lock:
+            changed = entries != self._alarm_log
+            self._alarm_log = [dict(e) for e in entries if isinstance(e, dict)]
+            self._alarm_log_time = time.monotonic() if now is None else now
+        if changed:
+            self._notify({"supervision"})
+
+    def alarm_log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for e in self._alarm_log]
 
     def set_command_reply(self, cmd: str, reply: dict[str, Any]) -> None:
         with self._lock:

@@ -69,6 +69,13 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if args.file:
         check_run_file(args.file)  # a clear error for a missing, damaged or foreign file, before any window
     try:
+        from monitor.qtplatform import platform_problem
+    except ImportError as exc:
+        raise UsageError(f"the GUI needs PyQt5 and pyqtgraph (pip install -e '.[gui]'): {exc}") from None
+    problem = platform_problem()  # Qt aborts (exit 134) without a usable platform: ask a child first
+    if problem:
+        raise UsageError(problem)
+    try:
         from monitor import app
     except ImportError as exc:
         raise UsageError(f"the GUI needs PyQt5 and pyqtgraph (pip install -e '.[gui]'): {exc}") from None

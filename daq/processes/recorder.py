@@ -72,6 +72,7 @@ class Recorder(Node):
         self.foreign = 0  # triggers of messages from another run, refused
         self.declared: list[np.ndarray] = [np.zeros(0, dtypes.LOSS)]  # losses written to this file
         self.restarts: list[dict] = []
+        self.alarm_log: list[dict] = []  # the supervisor's alarm log, written into the file at its close
 
     def inputs(self) -> list[zmq.Socket]:
         return [self.selected]
@@ -85,6 +86,7 @@ class Recorder(Node):
         raw = tuple(c for c, on in (("csi", self.cfg.recorder.raw_csi), ("veto", self.cfg.recorder.raw_veto)) if on)
         self._zero()
         self.restarts = list(meta.get("restarts", []))
+        self.alarm_log = list(meta.get("alarms", []))
         try:
             self.writer = RunFileWriter(
                 path,
@@ -204,11 +206,14 @@ class Recorder(Node):
             "foreign_refused": np.int64(self.foreign),
             "cut_fractions": json.dumps(meta.get("cut_fractions", {})),
             "restarts": json.dumps(self.restarts),
+            "alarms": json.dumps(self.alarm_log),
         }
 
     def on_note(self, meta: dict[str, Any]) -> None:
         if "restarts" in meta:
             self.restarts = list(meta["restarts"])
+        if isinstance(meta.get("alarms"), list):
+            self.alarm_log = list(meta["alarms"])
 
     def _earlier_files(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], float]:
         """Trigger ids, losses, beam pulse ids and POT of this run's earlier sub-run files."""

@@ -60,7 +60,7 @@ def test_a_dead_process_is_red_raises_an_alarm_and_acknowledging_keeps_it_while_
     rows = {table.item(r, 0).text(): table.item(r, 0).background().color() for r in range(table.rowCount())}
     assert rows["builder"] == ROW_BAD and rows["cuts"] == ROW_OK
     alarms = w.alarm_panel.table
-    assert alarms.rowCount() == 1 and "process builder is not running" in alarms.item(0, 3).text()
+    assert alarms.rowCount() == 1 and "process builder is not running" in alarms.item(0, 5).text()
     assert "1 ALARM" in w.banner["alarms"].text()
     qtbot.mouseClick(w.alarm_panel.ack_all, Qt.LeftButton)
     assert alarms.rowCount() == 1 and "unack" not in alarms.item(0, 2).text()  # still active
