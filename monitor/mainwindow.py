@@ -26,8 +26,9 @@ from PyQt5.QtWidgets import (
 
 from daq.config import Config
 from monitor.alarms import AlarmMonitor, Severity
-from monitor.model import MonitorModel
+from monitor.model import RATE_WINDOW_S, MonitorModel
 from monitor.stream import ControlLoop, ModelNotifier
+from monitor.timeaxis import beam_state
 from monitor.widgets.alarms import AlarmPanel
 from monitor.widgets.common import BAD, IDLE, OK, STATE_COLOURS, WARN, Panel, badge_style, elide, fmt_duration
 from monitor.widgets.runcontrol import RunControlPanel
@@ -36,6 +37,8 @@ from monitor.widgets.trends import TrendsPanel
 from monitor.widgets.waveform import WaveformPanel
 
 REDRAW_HZ = 5.0
+BEAM_COLOURS = {"on": OK, "off": WARN, "trip": BAD, "degraded": WARN, "unknown": IDLE}
+ELIDED = ("rate", "beam", "stream", "dq")
 ALARM_EVERY = 5  # timer ticks between alarm evaluations (1 Hz)
 TABS = {"dq": "Data quality", "physics": "Physics", "waveform": "Waveforms"}
 
@@ -51,12 +54,12 @@ class MainWindow(QMainWindow):
         outer.setContentsMargins(4, 4, 4, 4)
         self.banner: dict[str, QLabel] = {}
         bar = QHBoxLayout()
-        for name in ("state", "run", "rate", "stream", "dq", "alarms"):
+        for name in ("state", "run", "rate", "beam", "stream", "dq", "alarms"):
             label = QLabel("-")
             label.setStyleSheet(badge_style(IDLE, 12))
             if name not in ("state", "run"):  # long texts are clipped (full text in the tooltip), never widen
                 label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-            bar.addWidget(label, 0 if name in ("state", "run") else 1)
+            bar.addWidget(label, 0 if name in ("state", "run") else (2 if name in ("dq", "alarms") else 1))
             self.banner[name] = label
         outer.addLayout(bar)
 
@@ -137,8 +140,15 @@ class MainWindow(QMainWindow):
         if rate is None and len(dq):
             rate = float(dq["trigger_rate_hz"][-1])
         in_range = rate is not None and lo <= rate <= hi  # at speed > 1 the wall-clock rate is higher
+        # the rate of a run's first or last seconds covers part of a window: amber only in a settled run
+        settled = (status or {}).get("state") == "running" and (elapsed or 0) > RATE_WINDOW_S + 1 if self.live \
+            else not run.ended or len(dq) > 1
+        colour = OK if in_range else (IDLE if rate is None or not settled else WARN)
         b["rate"].setText(f"{run.triggers:,} triggers  " + (f"{rate:.1f} Hz" if rate is not None else ""))
-        b["rate"].setStyleSheet(badge_style(OK if in_range else (IDLE if rate is None else WARN), 12))
+        b["rate"].setStyleSheet(badge_style(colour, 12))
+        beam, text = beam_state(dq, self.cfg.beam.power_mw)
+        b["beam"].setText(text)
+        b["beam"].setStyleSheet(badge_style(BEAM_COLOURS[beam], 12))
         age = time.monotonic() - stats.last_message if stats.last_message is not None else None
         silent = self.live and run.triggers > 0 and not run.ended and age is not None and age > 3.0
         if not self.live:
@@ -152,10 +162,13 @@ class MainWindow(QMainWindow):
             b["stream"].setText(f"stream OK ({stats.received:,} msgs)" if stats.received else "stream: waiting")
             b["stream"].setStyleSheet(badge_style(OK if stats.received else IDLE, 12))
         alerts = [self.trends.plots[n].trend.title for n in self.trends.alerts()]
-        b["dq"].setText(f"DQ out of limits: {', '.join(alerts)}" if alerts else "DQ within limits")
+        b["dq"].setText(f"DQ: {len(alerts)} out of limits: {', '.join(alerts)}" if alerts else "DQ within limits")
         b["dq"].setStyleSheet(badge_style(BAD if alerts else (OK if len(dq) else IDLE), 12))
         for name, label in b.items():
             label.setToolTip(str(run.exit_status) if name == "state" and not self.live else label.text())
+            if name in ELIDED:  # cut with an ellipsis to the badge's width, the whole text in the tooltip
+                width = max(40, label.width() - 20)
+                label.setText(label.fontMetrics().elidedText(label.text(), Qt.ElideRight, width))
         self.tabs.tabBar().setTabTextColor(0, QColor(BAD) if alerts else QColor())
         unack = self.alarms.unacknowledged()
         worst = self.alarms.worst()
