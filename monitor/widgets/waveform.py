@@ -69,8 +69,22 @@ class WaveformPanel(Panel):
         self.veto_plot.setDownsampling(auto=True, mode="peak")
         self.veto_plot.setClipToView(True)
         self.veto_plot.setXLink(self.csi_plot)
+        # the whole record, small; the band is the zoom of the plots above (drag it, or zoom them)
+        self.overview = pg.PlotWidget()
+        self.overview.setLabel("left", "record")
+        self.overview.setMaximumHeight(110)
+        self.overview.setMouseEnabled(x=False, y=False)
+        self.overview.hideButtons()
+        self.overview.setDownsampling(auto=True, mode="peak")
+        self.overview_curve = self.overview.plot([], [], pen=pg.mkPen("#9e9e9e", width=1))
+        self.zoom = pg.LinearRegionItem(self.default_zoom(cfg), brush=pg.mkBrush(255, 255, 255, 40))
+        self.overview.addItem(self.zoom)
+        self.zoom.sigRegionChanged.connect(lambda: self.csi_plot.setXRange(*self.zoom.getRegion(), padding=0))
+        self.csi_plot.sigXRangeChanged.connect(lambda _, r: self.zoom.setRegion(r))
+        self.csi_plot.setXRange(*self.default_zoom(cfg), padding=0)
         layout.addWidget(self.csi_plot, 3)
         layout.addWidget(self.veto_plot, 1)
+        layout.addWidget(self.overview, 1)
 
         w = cfg.windows
         for (name, (a, b)) in zip(REGION_BRUSH, (w.ac_pretrace, w.ac_roi, w.c_pretrace, w.c_roi), strict=True):
@@ -100,6 +114,13 @@ class WaveformPanel(Panel):
         self.older.clicked.connect(lambda: self.step(-1))
         self.newer.clicked.connect(lambda: self.step(+1))
         self.follow.toggled.connect(self._on_follow)
+
+    @staticmethod
+    def default_zoom(cfg: Config) -> tuple[float, float]:
+        """The C ROI and the integration window of an onset at its end, with 5 % margins [µs]."""
+        a, b = cfg.windows.c_roi[0] / 1e3, (cfg.windows.c_roi[1] + cfg.features.integration_ns) / 1e3
+        margin = 0.05 * (b - a)
+        return a - margin, b + margin
 
     # -- navigation --------------------------------------------------------------------
     def _on_follow(self, on: bool) -> None:
@@ -153,6 +174,7 @@ class WaveformPanel(Panel):
         csi = rec.csi.astype(np.float32)
         n = len(csi)
         self.csi_curve.setData(self.t_us[:n], csi)
+        self.overview_curve.setData(self.t_us[:n], csi)
         if rec.veto is not None:
             self.veto_curve.setData(self.t_us[: len(rec.veto)], rec.veto.astype(np.float32))
         peaks = rec.peaks

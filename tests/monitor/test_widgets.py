@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from daq.config import Config
 from monitor.alarms import AlarmMonitor
+from monitor.app import DEFAULT_SIZE
 from monitor.mainwindow import MainWindow
 from monitor.model import MonitorModel
 from monitor.stream import ControlLoop
@@ -22,6 +23,7 @@ def window(qtbot: QtBot, cfg: Config, model: MonitorModel, control: ControlLoop 
            live: bool = True) -> MainWindow:
     w = MainWindow(cfg, model, AlarmMonitor(cfg, live=live), control, live=live)
     qtbot.addWidget(w)
+    w.resize(*DEFAULT_SIZE)  # as `sevens gui` opens it (the banner's badges elide to their width)
     w.show()
     w.refresh_all()
     return w
