@@ -1,0 +1,41 @@
+"""`sevens gui` without a usable Qt platform (issue 16): one line naming what is missing and the
+system packages to install, exit 2 — not Qt's abort (exit 134)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from monitor.qtplatform import GUI_PACKAGES, XCB_PACKAGES, describe
+
+
+def gui(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "daq.cli", "gui", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_no_display_is_one_line_and_exit_2_not_an_abort() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    proc = gui(env, "--exit-after", "1")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sevens: error: no usable Qt platform")
+    assert "no display" in lines[0] or "sudo apt-get install lib" in lines[0]
+
+
+def test_an_unknown_platform_is_named() -> None:
+    proc = gui({**os.environ, "QT_QPA_PLATFORM": "nosuchplatform"}, "--check")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "'nosuchplatform'" in proc.stderr and "nosuchplatform" in proc.stderr.split(":", 3)[-1]
+
+
+def test_missing_xcb_libraries_name_their_packages() -> None:
+    text = describe("", "qt.qpa.plugin: Could not load the Qt platform plugin \"xcb\"",
+                    ["libxcb-xinerama.so.0", "libxkbcommon-x11.so.0"], display=True)
+    assert "sudo apt-get install libxcb-xinerama0 libxkbcommon-x11-0" in text and "\n" not in text
+    assert set(XCB_PACKAGES.values()) >= set(GUI_PACKAGES)
+
+
+def test_offscreen_needs_nothing() -> None:
+    assert gui({**os.environ, "QT_QPA_PLATFORM": "offscreen"}, "--check").returncode == 0
