@@ -39,3 +39,12 @@ def test_missing_xcb_libraries_name_their_packages() -> None:
 
 def test_offscreen_needs_nothing() -> None:
     assert gui({**os.environ, "QT_QPA_PLATFORM": "offscreen"}, "--check").returncode == 0
+
+
+def test_the_readme_and_the_guide_list_the_packages() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for doc in ("README.md", "docs/shift-crew.md"):
+        text = (root / doc).read_text()
+        assert all(p in text for p in GUI_PACKAGES), doc
