@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
             label.setStyleSheet(badge_style(IDLE, 12))
             if name not in ("state", "run"):  # long texts are clipped (full text in the tooltip), never widen
                 label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-            bar.addWidget(label, 0 if name in ("state", "run") else (2 if name in ("dq", "alarms") else 1))
+            bar.addWidget(label, 0 if name in ("state", "run") else 1)
             self.banner[name] = label
         outer.addLayout(bar)
 

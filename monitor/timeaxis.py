@@ -2,8 +2,9 @@
 
 * :data:`WINDOWS`: the time windows a shift crew chooses from (10 min ... 24 h, the whole run);
 * :func:`ticks`: major and minor tick times and labels for a span, in local time: ``HH:MM`` (and
-  seconds for short spans), with the date (``Wed 02 Dec``) under the first tick and wherever the
-  day changes; steps from 1 s to 4 weeks, as many labelled ticks as the width holds;
+  seconds for short spans), with the date (``Wed 02 Dec``) under the tick where the day changes
+  and, on an axis of hours, under the first; steps from 1 s to 4 weeks, as many labelled ticks as
+  the width holds;
 * :func:`envelope`: a long series reduced to the minimum and maximum of each of ``n`` bins, so a
   spike survives and 5760 points do not draw as a solid bar;
 * :func:`y_range`: the data's range, but at least ``min_span`` wide, so noise is not magnified;
@@ -47,7 +48,8 @@ def ticks(t0: float, t1: float, target: int = 6) -> tuple[list[tuple[float, str]
         day = (lt.tm_year, lt.tm_yday)
         if step >= 86400:
             label = time.strftime("%a %d %b", lt)
-        elif day != last_day:  # the date under the clock: on the first tick and where the day changes
+        elif day != last_day and (step >= 3600 or last_day is not None):  # the date under the clock: where
+            # the day changes, and on the first tick of an axis of hours
             label = f"{clock}\n{time.strftime('%a %d %b', lt)}"
         else:
             label = clock

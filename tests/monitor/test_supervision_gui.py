@@ -155,3 +155,16 @@ def test_a_500_character_status_widens_nothing(qtbot: QtBot, cfg: Config, tmp_pa
     lw.refresh_all()
     QApplication.processEvents()
     assert lw.minimumSizeHint().width() < 1400 and lw.width() <= max(1400, screen)
+
+
+def test_the_trigger_badge_is_not_amber_at_a_run_boundary(qtbot: QtBot, cfg: Config, status, make_data) -> None:  # noqa: ANN001
+    from monitor.widgets.common import IDLE, WARN
+
+    model = MonitorModel(cfg)
+    model.ingest(make_data(0, 5, seq=0))  # 5 triggers in the last seconds: 5 Hz, outside [55, 65] Hz
+    w = window(qtbot, cfg, model, None)
+    for state, elapsed, colour in (("running", 2.0, IDLE), ("stopping", 50.0, IDLE), ("ready", None, IDLE),
+                                   ("running", 50.0, WARN)):
+        model.set_status({**status(state), "elapsed_s": elapsed})
+        w.refresh_all()
+        assert colour in w.banner["rate"].styleSheet(), (state, elapsed)

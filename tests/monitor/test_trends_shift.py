@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from daq import dtypes
 from daq.config import Config
+from daq.kernels.exposure import gwhr
 from daq.wire.envelope import Message
 from monitor.alarms import AlarmMonitor
 from monitor.mainwindow import MainWindow
@@ -44,6 +45,7 @@ def shift_rows(start: float = START, n: int = N) -> np.ndarray:
     dq["baseline_rms_adc"] = rng.uniform(0.849, 0.850, n)
     dq["pot"] = 1.5e14 * 60 * INTERVAL_S * dq["beam_on_fraction"]
     dq["pot_total"] = np.cumsum(dq["pot"])
+    dq["gwhr_total"] = gwhr(1.0, 1.0) * dq["pot_total"]  # 1 GeV protons (hwconfig beam.proton_energy_gev)
     for name in ("spe_mean_charge", "spe_gain", "noise_peak_rate_hz", "line_gain", "afterglow_fraction",
                  "veto_fraction", "linear_gate_fraction", "overflow_fraction", "pot_to_signal_delay_ns"):
         dq[name] = np.nan

@@ -30,6 +30,7 @@ from daq.config import Config
 from daq.control.client import read_control_token, request
 from daq.kernels.exposure import gwhr
 from daq.wire import transport
+from monitor.report import write_report
 from tests.reliability.daqrun import DaqRun, by_name, status, wait_for
 
 
@@ -108,4 +109,6 @@ def test_a_killed_cut_pipeline_raises_a_shared_alarm_and_keeps_the_dq_sums(
     np.testing.assert_allclose(dq["gwhr_total"], [gwhr(p, energy) for p in dq["pot_total"]], rtol=1e-9)
     entry = _entry(log, "process:cuts")
     assert entry is not None and entry["acked_by"] == "alice (control)" and entry["cleared_ns"]
+    page = write_report(summary["files"][-1], tmp_path / "report").read_text()  # the report lists the log
+    assert "process cuts died (exit code -9)" in page and "alice (control)" in page
 
