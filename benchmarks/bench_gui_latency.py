@@ -62,7 +62,7 @@ def measure(speed: float, seconds: float, rate_hz: float, warmup_s: float) -> di
         loop = StreamLoop(cfg.endpoints.monitor, model, max_bytes=cfg.endpoints.max_data_bytes)
         loop.start()
         cmd = [sys.executable, "-m", "daq.cli", "daq", "--simulate", "--config", cfg.path, "--run-dir",
-               str(run_dir), "--duration", str(seconds * speed), "--speed", str(speed)]
+               str(run_dir), "--duration", str(seconds), "--speed", str(speed)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         loop.stop()
         if proc.returncode != 0:

@@ -50,7 +50,7 @@ def _entry(log: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
 def test_a_killed_cut_pipeline_raises_a_shared_alarm_and_keeps_the_dq_sums(
         tmp_path: Path, rel_config: Callable[..., Config]) -> None:
     cfg = rel_config(run={"dq_interval_s": 1.0})
-    run = DaqRun(cfg, tmp_path, 27.0, 3.0)
+    run = DaqRun(cfg, tmp_path, 16.0, 3.0)  # wall seconds: the ack must come before the file closes
     ctx = zmq.Context.instance()
     guis = [transport.subscriber(ctx, cfg.endpoints.alarms) for _ in range(2)]
     seen: list[dict[str, Any]] = [{}, {}]
@@ -103,7 +103,7 @@ def test_a_killed_cut_pipeline_raises_a_shared_alarm_and_keeps_the_dq_sums(
         dq = f["dq"][:]
         log = json.loads(f.attrs["alarms"])
         energy = cfg.beam.proton_energy_gev
-    assert len(dq) >= 15  # 27 s of triggers in 1 s intervals; the kill came after about 9 of them
+    assert len(dq) >= 15  # 48 s of triggers in 1 s intervals; the kill came after 9 or more of them
     assert np.all(np.diff(dq["pot_total"]) >= 0)
     np.testing.assert_allclose(dq["pot_total"], np.cumsum(dq["pot"]), rtol=1e-9)
     np.testing.assert_allclose(dq["gwhr_total"], [gwhr(p, energy) for p in dq["pot_total"]], rtol=1e-9)
