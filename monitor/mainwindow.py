@@ -38,7 +38,7 @@ from monitor.widgets.waveform import WaveformPanel
 
 REDRAW_HZ = 5.0
 BEAM_COLOURS = {"on": OK, "off": WARN, "trip": BAD, "degraded": WARN, "unknown": IDLE}
-ELIDED = ("rate", "beam", "stream", "dq")
+ELIDED = ("dq", "alarms")
 ALARM_EVERY = 5  # timer ticks between alarm evaluations (1 Hz)
 TABS = {"dq": "Data quality", "physics": "Physics", "waveform": "Waveforms"}
 
@@ -57,9 +57,9 @@ class MainWindow(QMainWindow):
         for name in ("state", "run", "rate", "beam", "stream", "dq", "alarms"):
             label = QLabel("-")
             label.setStyleSheet(badge_style(IDLE, 12))
-            if name not in ("state", "run"):  # long texts are clipped (full text in the tooltip), never widen
+            if name in ELIDED:  # texts of any length: elided to the width (full text in the tooltip), never widen
                 label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-            bar.addWidget(label, 0 if name in ("state", "run") else 1)
+            bar.addWidget(label, 1 if name in ELIDED else 0)  # the others are short (bounded texts)
             self.banner[name] = label
         outer.addLayout(bar)
 
@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
         settled = (status or {}).get("state") == "running" and (elapsed or 0) > RATE_WINDOW_S + 1 if self.live \
             else not run.ended or len(dq) > 1
         colour = OK if in_range else (IDLE if rate is None or not settled else WARN)
-        b["rate"].setText(f"{run.triggers:,} triggers  " + (f"{rate:.1f} Hz" if rate is not None else ""))
+        b["rate"].setText((f"{rate:.1f} Hz, " if rate is not None else "") + f"{run.triggers:,} triggers")
         b["rate"].setStyleSheet(badge_style(colour, 12))
         beam, text = beam_state(dq, self.cfg.beam.power_mw)
         b["beam"].setText(text)
@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
             b["stream"].setText(f"stream OK ({stats.received:,} msgs)" if stats.received else "stream: waiting")
             b["stream"].setStyleSheet(badge_style(OK if stats.received else IDLE, 12))
         alerts = [self.trends.plots[n].trend.title for n in self.trends.alerts()]
-        b["dq"].setText(f"DQ: {len(alerts)} out of limits: {', '.join(alerts)}" if alerts else "DQ within limits")
+        b["dq"].setText(f"DQ out of limits: {', '.join(alerts)}" if alerts else "DQ within limits")
         b["dq"].setStyleSheet(badge_style(BAD if alerts else (OK if len(dq) else IDLE), 12))
         for name, label in b.items():
             label.setToolTip(str(run.exit_status) if name == "state" and not self.live else label.text())

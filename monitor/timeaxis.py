@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 WINDOWS = {"10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0, "run": None, "all runs": math.inf}
-STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 2 * 86400,
+STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 14400, 21600, 43200,
+           86400, 2 * 86400,
            7 * 86400, 14 * 86400, 28 * 86400)
 BEAM_OFF_FRACTION = 0.5  # a DQ interval with fewer beam-on triggers than this is beam off
 TRIP_MAX_S = 120.0  # a beam-off stretch this short, between beam-on ones, is a trip
@@ -31,7 +32,7 @@ def _utc_offset(t: float) -> float:
     return float(lt.tm_gmtoff)
 
 
-def ticks(t0: float, t1: float, target: int = 6) -> tuple[list[tuple[float, str]], list[float]]:
+def ticks(t0: float, t1: float, target: float = 6) -> tuple[list[tuple[float, str]], list[float]]:
     """(major ticks as (time, label), minor tick times) for [t0, t1] (s since the epoch, local time)."""
     span = max(t1 - t0, 1e-3)
     step = next((s for s in STEPS_S if span / s <= target), STEPS_S[-1])

@@ -71,9 +71,9 @@ class TimeAxis(pg.AxisItem):
         self.setHeight(40)  # two lines: the clock, and the date where the day changes
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803 - Qt's names
-        majors, minors = ticks(minVal, maxVal, max(3, int(size / 50)))  # "HH:MM" needs ~50 px
+        majors, minors = ticks(minVal, maxVal, max(3, size / 55))  # "HH:MM" needs ~55 px
         if majors and majors[0][1].count(":") == 2:  # "HH:MM:SS": ~70 px
-            majors, minors = ticks(minVal, maxVal, max(3, int(size / 70)))
+            majors, minors = ticks(minVal, maxVal, max(3, size / 75))
         self._labels = {round(t, 3): label for t, label in majors}
         return [(1.0, [t for t, _ in majors]), (0.5, minors)]
 
