@@ -90,7 +90,8 @@ def load_run(run_file: str | Path) -> RunData:
         require_intact(path)  # every chunk, raw included: a flipped bit is an error, not a changed plot
         with open_run(path) as f:
             attrs = attrs or readable_attrs(f)
-            alarms = alarm_log_of(readable_attrs(f))  # the last file's log is the whole run's
+            # the last file's log is the whole run's
+            alarms = alarm_log_of(readable_attrs(f, ("alarms", "restarts", "exit_status", "stop_time_ns")))
             parts["triggers"].append(_table(f, "triggers", TRIGGER_FIELDS))
             parts["features"].append(_table(f, "features", FEATURE_FIELDS))
             parts["dq"].append(_table(f, "dq"))
