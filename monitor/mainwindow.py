@@ -63,7 +63,8 @@ class MainWindow(QMainWindow):
             self.banner[name] = label
         outer.addLayout(bar)
 
-        self.trends = TrendsPanel(cfg, model)
+        run_dir = str(control.run_dir) if control is not None and control.run_dir is not None else None
+        self.trends = TrendsPanel(cfg, model, run_dir=run_dir)  # its catalogue: the run directory's
         self.spectra = SpectraPanel(cfg, model)
         self.waveform = WaveformPanel(cfg, model)
         self.runcontrol = RunControlPanel(cfg, model, control, live)

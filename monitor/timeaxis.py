@@ -1,6 +1,7 @@
 """Time axes and long series for the trends, no Qt: windows, ticks, decimation, y-ranges, beam state.
 
-* :data:`WINDOWS`: the time windows a shift crew chooses from (10 min ... 24 h, the whole run);
+* :data:`WINDOWS`: the time windows a shift crew chooses from (10 min ... 24 h, the whole run, all
+  runs this viewer saw, 30 days of the run catalogue);
 * :func:`ticks`: major and minor tick times and labels for a span, in local time: ``HH:MM`` (and
   seconds for short spans), with the date (``Wed 02 Dec``) under the tick where the day changes
   and, on an axis of hours, under the first; steps from 1 s to 4 weeks, as many labelled ticks as
@@ -18,7 +19,8 @@ import time
 
 import numpy as np
 
-WINDOWS = {"10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0, "run": None, "all runs": math.inf}
+WINDOWS = {"10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0, "run": None, "all runs": math.inf,
+           "30 days": 30 * 86400.0}  # 30 days: the run catalogue's history (monitor.longterm), hourly
 STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 14400, 21600, 43200,
            86400, 2 * 86400,
            7 * 86400, 14 * 86400, 28 * 86400)

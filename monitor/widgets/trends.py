@@ -12,6 +12,7 @@ magnified), and stretches without beam (off: grey, trip: violet) are shaded.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +21,15 @@ from PyQt5.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLa
 
 from daq.config import Config
 from monitor.alarms import dq_limits
+from monitor.longterm import catalogue_dq
 from monitor.model import MonitorModel
 from monitor.timeaxis import WINDOWS, beam_segments, envelope, ticks, y_range
-from monitor.widgets.common import ALERT_BG, BAD, LIMIT_PEN, OK, OK_BAND, PLOT_BG, Panel, fmt_value
+from monitor.widgets.common import ALERT_BG, BAD, LIMIT_PEN, OK, OK_BAND, PLOT_BG, Panel, elide, fmt_value
 
 COLUMNS = 4
 MIN_SPAN_S = 60.0  # the time axis shows at least this much, so a young run's points are not stretched
+LONG_TERM = "30 days"  # the window read from the run catalogue (monitor.longterm)
+LONG_TERM_REFRESH_S = 300.0
 ENVELOPE_BINS = 600  # a series longer than twice this is drawn as its min/max envelope
 MAX_MARKS = 200  # beam-off stretches and run starts drawn per plot (the newest)
 BEAM_BRUSH = {"off": (120, 120, 120, 60), "trip": (171, 71, 188, 70)}
@@ -168,7 +172,8 @@ class TrendPlot(pg.PlotWidget):
 class TrendsPanel(Panel):
     topics = frozenset({"dq", "gaps", "run"})
 
-    def __init__(self, cfg: Config, model: MonitorModel, parent: QWidget | None = None) -> None:
+    def __init__(self, cfg: Config, model: MonitorModel, parent: QWidget | None = None,
+                 run_dir: str | None = None) -> None:
         super().__init__(parent)
         self.model = model
         limits = dq_limits(cfg)
@@ -181,7 +186,7 @@ class TrendsPanel(Panel):
         self.window.setCurrentText("run")
         self.window.setToolTip("the trends' time span: the last 10 min ... 24 h (across runs), this run, or every "
                                "run this viewer saw; grey: beam off, violet: beam trip, dotted: a run's start")
-        self.window.currentTextChanged.connect(lambda _: self.refresh(force=True))
+        self.window.currentTextChanged.connect(self._window_changed)
         bar.addWidget(self.window)
         bar.addStretch(1)
         outer.addLayout(bar)
@@ -201,17 +206,38 @@ class TrendsPanel(Panel):
         losses.addItem(self.gaps)
         losses.addLegend(offset=(5, 5)).addItem(self.gaps, "monitor gaps (this viewer)")
         self._marks_key: tuple | None = None
+        self.cfg, self.run_dir = cfg, run_dir
+        self._long: tuple[float, np.ndarray, list[tuple[float, int | None]]] | None = None
+        self.note = QLabel("")
+        self.note.setStyleSheet("color: #9e9e9e;")
+        bar.insertWidget(2, self.note)
 
+    def long_term(self) -> tuple[np.ndarray, list[tuple[float, int | None]]]:
+        """The catalogue's last 30 days, hourly (read again after LONG_TERM_REFRESH_S)."""
+        if self._long is None or time.monotonic() - self._long[0] > LONG_TERM_REFRESH_S:
+            dq, starts, problem = catalogue_dq(self.cfg, self.run_dir)
+            self._long = (time.monotonic(), dq, starts)
+            text = f"catalogue: {len(starts)} runs, hourly means" + (f"; {problem}" if problem else "")
+            self.note.setText(elide(text, 140))
+            self.note.setToolTip(text)
+        return self._long[1], self._long[2]
     def rows(self) -> tuple[np.ndarray, list[tuple[float, int | None]]]:
         """The DQ rows of the chosen window and the run starts within it."""
         span = WINDOWS[self.window.currentText()]
         if span is None:
             return self.model.dq(), []
+        if self.window.currentText() == LONG_TERM:
+            return self.long_term()
         rows, starts = self.model.dq_history()
         if len(rows) and np.isfinite(span):
             rows = rows[rows["time"] / 1e9 >= rows["time"][-1] / 1e9 - span]
         t0 = rows["time"][0] / 1e9 - float(rows["interval_s"][0]) if len(rows) else np.inf
         return rows, [(t, run) for t, run in starts if t >= t0 - 1e-6 and len(starts) > 1]
+
+    def _window_changed(self, name: str) -> None:
+        if name != LONG_TERM:
+            self.note.setText("")
+        self.refresh(force=True)
 
     def redraw(self) -> None:
         run_dq = self.model.dq()

@@ -74,7 +74,7 @@ def shift_window(qapp: object) -> MainWindow:
     w.close()
 
 
-@pytest.mark.parametrize("window", list(WINDOWS))
+@pytest.mark.parametrize("window", [w for w in WINDOWS if w != "30 days"])  # 30 days: the catalogue, below
 def test_an_8_hour_series_renders_with_readable_ticks_in_each_window(
         qtbot: QtBot, shift_window: MainWindow, window: str) -> None:
     w = shift_window
@@ -137,3 +137,23 @@ def test_ticks_envelope_and_y_range() -> None:
     assert len(et) == 200 and ey.max() == 5.0 and np.all(np.diff(et) >= 0)
     lo, hi = y_range(np.array([0.849, 0.850]), 0.2)
     assert hi - lo >= 0.2 and lo < 0.849 < 0.850 < hi
+
+
+def test_the_30_day_window_reads_the_catalogue_and_says_when_there_is_none(
+        shift_window: MainWindow, tmp_path: object) -> None:
+    from monitor.longterm import rows_to_dq
+
+    rows = [{"time_ns": int((START + 3600 * k) * 1e9), "run": 11 + k // 3, "interval_s": 3600.0,
+             "baseline_adc": 100.0 + k, "trigger_rate_hz": None} for k in range(6)]
+    dq, starts = rows_to_dq(rows)
+    assert list(dq["baseline_adc"]) == [100.0 + k for k in range(6)] and np.isnan(dq["trigger_rate_hz"]).all()
+    assert [run for _, run in starts] == [11, 12]
+    w = shift_window
+    w.trends.run_dir = str(tmp_path)  # no catalogue there
+    w.trends._long = None
+    w.trends.window.setCurrentText("30 days")
+    w.refresh_all()
+    assert "no catalogue at" in w.trends.note.toolTip()
+    w.trends.window.setCurrentText("run")
+    w.refresh_all()
+    assert w.trends.note.text() == ""

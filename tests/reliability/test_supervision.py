@@ -30,6 +30,7 @@ from daq.config import Config
 from daq.control.client import read_control_token, request
 from daq.kernels.exposure import gwhr
 from daq.wire import transport
+from monitor.longterm import catalogue_dq
 from monitor.report import write_report
 from tests.reliability.daqrun import DaqRun, by_name, status, wait_for
 
@@ -109,6 +110,8 @@ def test_a_killed_cut_pipeline_raises_a_shared_alarm_and_keeps_the_dq_sums(
     np.testing.assert_allclose(dq["gwhr_total"], [gwhr(p, energy) for p in dq["pot_total"]], rtol=1e-9)
     entry = _entry(log, "process:cuts")
     assert entry is not None and entry["acked_by"] == "alice (control)" and entry["cleared_ns"]
+    long_term, starts, problem = catalogue_dq(cfg, str(tmp_path), days=1.0, every_s=5.0)  # the GUI's 30 days
+    assert problem is None and [run for _, run in starts] == [1] and len(long_term) >= 5
     page = write_report(summary["files"][-1], tmp_path / "report").read_text()  # the report lists the log
     assert "process cuts died (exit code -9)" in page and "alice (control)" in page
 
