@@ -22,6 +22,7 @@ from monitor.widgets.common import AC_PEN, C_PEN, Panel
 
 REGION_BRUSH = {"AC pretrace": (66, 165, 245, 22), "AC ROI": (66, 165, 245, 55),
                 "C pretrace": (255, 112, 67, 22), "C ROI": (255, 112, 67, 55)}
+MIN_SPAN_ADC = 20.0  # the CsI trace's y-axis spans at least this
 PEAK_BRUSH = {dtypes.REGION_PRETRACE: "#26c6da", dtypes.REGION_ROI: "#ffeb3b"}
 INTEGRATION_BRUSH = (255, 235, 59, 45)
 FOLLOW_PERIOD_S = 0.5  # following the stream, a new record at most this often (drawing 2 x 35k samples costs)
@@ -93,7 +94,8 @@ class WaveformPanel(Panel):
             region.setZValue(-10)
             pg.InfLineLabel(region.lines[0], text=name, position=0.97, anchor=(0, 0), color="#bdbdbd")
             self.csi_plot.addItem(region)
-        self.csi_curve = self.csi_plot.plot([], [], pen=pg.mkPen("#e0e0e0", width=1))
+        # translucent: 8-bit noise of several samples per pixel reads as a band, pulses stand out of it
+        self.csi_curve = self.csi_plot.plot([], [], pen=pg.mkPen((224, 224, 224, 140), width=1))
         self.veto_curve = self.veto_plot.plot([], [], pen=pg.mkPen("#b39ddb", width=1))
         self.peaks = pg.ScatterPlotItem(size=7, pen=None)
         self.csi_plot.addItem(self.peaks)
@@ -175,6 +177,12 @@ class WaveformPanel(Panel):
         n = len(csi)
         self.csi_curve.setData(self.t_us[:n], csi)
         self.overview_curve.setData(self.t_us[:n], csi)
+        a, b = (np.searchsorted(self.t_us[:n], x) for x in self.csi_plot.viewRange()[0])
+        shown = csi[a:b] if b > a else csi
+        if len(shown):  # the y-range of what is in view, at least MIN_SPAN_ADC: noise is not magnified
+            lo, hi = float(shown.min()), float(shown.max())
+            mid, half = 0.5 * (lo + hi), 0.5 * max(hi - lo, MIN_SPAN_ADC) * 1.1
+            self.csi_plot.setYRange(mid - half, mid + half, padding=0)
         if rec.veto is not None:
             self.veto_curve.setData(self.t_us[: len(rec.veto)], rec.veto.astype(np.float32))
         peaks = rec.peaks
