@@ -17,10 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,gui,epics,cluster]'
 	@touch $(STAMP)
 
+# with a display, the GUI opens first and follows the run live (it stays open on the finished run:
+# close it to end the demo); without one, or without Qt's system libraries, the run goes on headless
 demo: venv
-	$(BIN)/sevens daq --simulate --duration $(DEMO_SECONDS) --rate-boost 100000 --run-dir runs
-	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] && $(BIN)/sevens gui --help >/dev/null 2>&1; then \
-		$(BIN)/sevens gui --file "$$(ls -t runs/run_*.h5 | head -n 1)"; fi
+	@gui=""; \
+	if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then echo "demo: no display; the run goes on without the GUI"; \
+	elif $(BIN)/sevens gui --check; then \
+		$(BIN)/sevens gui --connect --control --run-dir runs & gui=$$!; \
+	else echo "demo: the run goes on without the GUI"; fi; \
+	$(BIN)/sevens daq --simulate --duration $(DEMO_SECONDS) --rate-boost 100000 --run-dir runs; status=$$?; \
+	if [ -n "$$gui" ]; then echo "demo: the GUI shows the finished run; close it to end the demo"; wait $$gui; fi; \
+	exit $$status
 
 test: venv
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q

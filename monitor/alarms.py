@@ -76,10 +76,30 @@ class Alarm:
     active: bool = True
     acknowledged: bool = False
     count: int = 1  # how often it was raised
+    # the supervisor's alarms (shared by every GUI, see daq.control.alarm_log); None for this viewer's own
+    shared_id: int | None = None
+    cause: str = ""
+    cleared: float | None = None  # wall time it cleared
+    acked_at: float | None = None
+    acked_by: str | None = None
 
     @property
     def state(self) -> str:
         return ("ACTIVE" if self.active else "cleared") + ("" if self.acknowledged else ", unack")
+
+
+def from_log_entry(e: dict[str, Any]) -> Alarm:
+    """One entry of the supervisor's alarm log as an :class:`Alarm` (times in s since the epoch)."""
+    def sec(key: str) -> float | None:
+        return e[key] / 1e9 if isinstance(e.get(key), int | float) else None
+
+    raised = sec("raised_ns") or 0.0
+    return Alarm(key=str(e.get("key", "")), severity=Severity.ERROR if e.get("severity") == "error"
+                 else Severity.WARNING, message=str(e.get("message", "")), raised=raised,
+                 last=sec("last_ns") or raised, active=e.get("cleared_ns") is None,
+                 acknowledged=e.get("acked_ns") is not None, count=int(e.get("count", 1)),
+                 shared_id=int(e["id"]) if isinstance(e.get("id"), int) else None, cause=str(e.get("cause", "")),
+                 cleared=sec("cleared_ns"), acked_at=sec("acked_ns"), acked_by=e.get("acked_by"))
 
 
 def dq_limits(cfg: Config) -> dict[str, tuple[float, float]]:
@@ -108,21 +128,27 @@ def check_dq_row(row: np.ndarray | None, limits: dict[str, tuple[float, float]])
 
 
 def check_status(status: dict[str, Any] | None, error: str | None, heartbeat_timeout_s: float) -> list[Condition]:
-    """Conditions from the supervisor's status reply (None: it did not answer, ``error`` says why)."""
+    """Conditions from the supervisor's status reply (None: it did not answer, ``error`` says why).
+
+    A supervisor that keeps an alarm log (``alarms`` in its status) raises the dead, hung and
+    restarted processes and its ERROR state itself, with their causes: they are not guessed here."""
     if status is None:
         if not error:
             return []
         return [Condition("control:unreachable", Severity.ERROR, f"run control does not answer: {error}")]
     out = []
     state = status.get("state")
-    if state == "error":
+    supervised = isinstance(status.get("alarms"), list)
+    if state == "error" and not supervised:
         out.append(Condition("daq:error", Severity.ERROR, f"DAQ in ERROR: {status.get('error')}"))
     if state not in LIVE_STATES:
         return out
     for p in status.get("processes", []):
         name = p.get("name")
         age = p.get("heartbeat_age_s")
-        if not p.get("alive"):
+        if supervised:  # the supervisor's log says it, with the cause
+            pass
+        elif not p.get("alive"):
             code = p.get("exit_code")
             why = f" (exit code {code})" if code is not None else ""
             out.append(Condition(f"process:{name}", Severity.ERROR, f"process {name} is not running{why}"))
@@ -287,14 +313,35 @@ class AlarmMonitor:
         self.heartbeat_timeout_s = cfg.supervisor.heartbeat_timeout_s
         self.live = live
         self.book = AlarmBook()
+        self.shared: list[Alarm] = []  # the supervisor's log, the same in every GUI
         self.stream = StreamChecker()
         self._dq_seen = 0
+        self._log_seen: list[dict[str, Any]] | None = None
+
+    # -- the combined list: this viewer's alarms and the supervisor's ---------------------
+    def listing(self, history: bool = False) -> list[Alarm]:
+        """Alarms to show, unacknowledged first, then by severity, newest first; ``history``: also the
+        supervisor's cleared and acknowledged ones (the run's log)."""
+        shared = [a for a in self.shared if history or a.active or not a.acknowledged]
+        return sorted([*self.book.alarms.values(), *shared], key=lambda a: (a.acknowledged, -a.severity, -a.raised))
+
+    def unacknowledged(self) -> list[Alarm]:
+        return [a for a in self.listing() if not a.acknowledged]
+
+    def active(self) -> int:
+        return sum(a.active for a in self.listing())
+
+    def worst(self) -> Severity | None:
+        return max((a.severity for a in self.listing() if a.active or not a.acknowledged), default=None)
 
     def evaluate(self, model: Any, now: float | None = None, wall: float | None = None) -> bool:
         """Check what is new in ``model``; True if the alarm list changed."""
         now = time.monotonic() if now is None else now
         wall = time.time() if wall is None else wall
         changed = False
+        log = model.alarm_log()
+        if log != self._log_seen:
+            self.shared, self._log_seen, changed = [from_log_entry(e) for e in log], log, True
         dq = model.dq()
         if len(dq) < self._dq_seen:  # a new run
             self._dq_seen = 0

@@ -19,7 +19,7 @@ from monitor.alarms import AlarmMonitor
 from monitor.filesource import load_run_file
 from monitor.mainwindow import MainWindow
 from monitor.model import MonitorModel
-from monitor.stream import ControlLoop, StreamLoop
+from monitor.stream import AlarmLoop, ControlLoop, StreamLoop
 
 DEFAULT_SIZE = (1720, 1000)
 
@@ -32,6 +32,8 @@ class MonitorApp:
         self.live = connect
         self.stream = (StreamLoop(cfg.endpoints.monitor, self.model, max_bytes=cfg.endpoints.max_data_bytes)
                        if connect else None)
+        self.supervision = AlarmLoop(cfg.endpoints.alarms, self.model, max_bytes=cfg.endpoints.max_control_bytes) \
+            if connect else None  # the supervisor's alarm log, pushed
         self.control = ControlLoop(cfg, self.model, run_dir, status_period_s, curve_control) if connect else None
         self.alarms = AlarmMonitor(cfg, live=connect)
         if file is not None:
@@ -42,14 +44,14 @@ class MonitorApp:
         self.window.setWindowTitle(title + (f" ({self.control.role})" if self.control else ""))
 
     def start(self) -> None:
-        for loop in (self.stream, self.control):
+        for loop in (self.stream, self.supervision, self.control):
             if loop is not None:
                 loop.start()
         self.window.show()
 
     def stop(self) -> None:
         self.window.timer.stop()
-        for loop in (self.stream, self.control):
+        for loop in (self.stream, self.supervision, self.control):
             if loop is not None:
                 loop.stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,7 @@ def load_run_file(model: MonitorModel, path: str | Path, history: int | None = N
                           "losses": np.zeros(0, dtypes.LOSS), **empty}, {"cut_fractions": cut_fractions})
         feed("dq", {"dq": _table(f, "dq", dtypes.DQ)})
         _load_records(model, f, n, history or model.history)
+        model.set_alarm_log(alarm_log_of(a))
         if str(a.get("exit_status", "running")) != "running":
             feed("eor", {}, {"cut_fractions": cut_fractions,
                              "generated": int(a.get("triggers_generated", -1))})
@@ -111,3 +113,29 @@ def _first_row_at_or_after(ds: object, trigger_id: int) -> int:
         else:
             hi = mid
     return lo
+
+
+def alarm_log_of(attrs: Any) -> list[dict[str, Any]]:
+    """The alarm log of a run file: its ``alarms`` attribute (the supervisor's log), or for a file
+    written before there was one, entries made from its ``restarts`` and its ``exit_status``."""
+    try:
+        if "alarms" in attrs:
+            log = json.loads(str(_plain(attrs["alarms"])))
+            if isinstance(log, list):
+                return [e for e in log if isinstance(e, dict)]
+        restarts = json.loads(str(_plain(attrs["restarts"]))) if "restarts" in attrs else []
+    except (ValueError, TypeError):
+        return []
+    out: list[dict[str, Any]] = []
+    for k, r in enumerate(r for r in restarts if isinstance(r, dict)):
+        t = int(r.get("time_ns", 0))
+        out.append({"id": k + 1, "key": f"process:{r.get('process')}", "severity": "error", "cause": "restarted",
+                    "message": f"{r.get('reason')}; restarted", "run": r.get("run"), "count": 1, "raised_ns": t,
+                    "last_ns": t, "cleared_ns": None, "acked_ns": None, "acked_by": None})
+    status = str(_plain(attrs.get("exit_status", "ok")))
+    if status not in ("ok", "running"):
+        t = int(attrs.get("stop_time_ns", 0))
+        out.append({"id": len(out) + 1, "key": "run:exit_status", "severity": "error" if status.startswith("aborted")
+                    else "warning", "cause": "run status", "message": f"run ended: {status}", "run": None,
+                    "count": 1, "raised_ns": t, "last_ns": t, "cleared_ns": None, "acked_ns": None, "acked_by": None})
+    return out

@@ -26,16 +26,19 @@ from PyQt5.QtWidgets import (
 
 from daq.config import Config
 from monitor.alarms import AlarmMonitor, Severity
-from monitor.model import MonitorModel
+from monitor.model import RATE_WINDOW_S, MonitorModel
 from monitor.stream import ControlLoop, ModelNotifier
+from monitor.timeaxis import beam_state
 from monitor.widgets.alarms import AlarmPanel
-from monitor.widgets.common import BAD, IDLE, OK, STATE_COLOURS, WARN, Panel, badge_style, fmt_duration
+from monitor.widgets.common import BAD, IDLE, OK, STATE_COLOURS, WARN, Panel, badge_style, elide, fmt_duration
 from monitor.widgets.runcontrol import RunControlPanel
 from monitor.widgets.spectra import SpectraPanel
 from monitor.widgets.trends import TrendsPanel
 from monitor.widgets.waveform import WaveformPanel
 
 REDRAW_HZ = 5.0
+BEAM_COLOURS = {"on": OK, "off": WARN, "trip": BAD, "degraded": WARN, "unknown": IDLE}
+ELIDED = ("dq", "alarms")
 ALARM_EVERY = 5  # timer ticks between alarm evaluations (1 Hz)
 TABS = {"dq": "Data quality", "physics": "Physics", "waveform": "Waveforms"}
 
@@ -51,20 +54,21 @@ class MainWindow(QMainWindow):
         outer.setContentsMargins(4, 4, 4, 4)
         self.banner: dict[str, QLabel] = {}
         bar = QHBoxLayout()
-        for name in ("state", "run", "rate", "stream", "dq", "alarms"):
+        for name in ("state", "run", "rate", "beam", "stream", "dq", "alarms"):
             label = QLabel("-")
             label.setStyleSheet(badge_style(IDLE, 12))
-            if name not in ("state", "run"):  # long texts are clipped (full text in the tooltip), never widen
+            if name in ELIDED:  # texts of any length: elided to the width (full text in the tooltip), never widen
                 label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-            bar.addWidget(label, 0 if name in ("state", "run") else 1)
+            bar.addWidget(label, 1 if name in ELIDED else 0)  # the others are short (bounded texts)
             self.banner[name] = label
         outer.addLayout(bar)
 
-        self.trends = TrendsPanel(cfg, model)
+        run_dir = str(control.run_dir) if control is not None and control.run_dir is not None else None
+        self.trends = TrendsPanel(cfg, model, run_dir=run_dir)  # its catalogue: the run directory's
         self.spectra = SpectraPanel(cfg, model)
         self.waveform = WaveformPanel(cfg, model)
         self.runcontrol = RunControlPanel(cfg, model, control, live)
-        self.alarm_panel = AlarmPanel(alarms)
+        self.alarm_panel = AlarmPanel(alarms, acknowledge_shared=control.acknowledge if control else None)
         self.tabs = QTabWidget()
         for key, panel in (("dq", self.trends), ("physics", self.spectra), ("waveform", self.waveform)):
             self.tabs.addTab(panel, TABS[key])
@@ -96,7 +100,7 @@ class MainWindow(QMainWindow):
     def tick(self, force: bool = False) -> None:
         """Timer: alarms once a second, then redraw what changed."""
         once_a_second = force or self.ticks % ALARM_EVERY == 0
-        if once_a_second:
+        if once_a_second or self.alarm_panel._dirty:  # the supervisor's log: shown as it arrives
             if self.alarms.evaluate(self.model):
                 self.alarm_panel.mark_dirty({"alarms"})
             self.runcontrol.mark_dirty({"status"})  # counters, ages and rates move with the clock
@@ -118,7 +122,7 @@ class MainWindow(QMainWindow):
         run = self.model.run_info()
         stats = self.model.stream_stats()
         if not self.live:
-            b["state"].setText(f"FILE: {run.exit_status}")
+            b["state"].setText(f"FILE: {elide(str(run.exit_status), 40)}")
             b["state"].setStyleSheet(badge_style(OK if run.exit_status == "ok" else WARN, 14))
         elif status is None:
             b["state"].setText("NO RUN CONTROL" if error else "CONNECTING")
@@ -137,8 +141,15 @@ class MainWindow(QMainWindow):
         if rate is None and len(dq):
             rate = float(dq["trigger_rate_hz"][-1])
         in_range = rate is not None and lo <= rate <= hi  # at speed > 1 the wall-clock rate is higher
-        b["rate"].setText(f"{run.triggers:,} triggers  " + (f"{rate:.1f} Hz" if rate is not None else ""))
-        b["rate"].setStyleSheet(badge_style(OK if in_range else (IDLE if rate is None else WARN), 12))
+        # the rate of a run's first or last seconds covers part of a window: amber only in a settled run
+        settled = (status or {}).get("state") == "running" and (elapsed or 0) > RATE_WINDOW_S + 1 if self.live \
+            else not run.ended or len(dq) > 1
+        colour = OK if in_range else (IDLE if rate is None or not settled else WARN)
+        b["rate"].setText((f"{rate:.1f} Hz, " if rate is not None else "") + f"{run.triggers:,} triggers")
+        b["rate"].setStyleSheet(badge_style(colour, 12))
+        beam, text = beam_state(dq, self.cfg.beam.power_mw)
+        b["beam"].setText(text)
+        b["beam"].setStyleSheet(badge_style(BEAM_COLOURS[beam], 12))
         age = time.monotonic() - stats.last_message if stats.last_message is not None else None
         silent = self.live and run.triggers > 0 and not run.ended and age is not None and age > 3.0
         if not self.live:
@@ -154,15 +165,18 @@ class MainWindow(QMainWindow):
         alerts = [self.trends.plots[n].trend.title for n in self.trends.alerts()]
         b["dq"].setText(f"DQ out of limits: {', '.join(alerts)}" if alerts else "DQ within limits")
         b["dq"].setStyleSheet(badge_style(BAD if alerts else (OK if len(dq) else IDLE), 12))
-        for label in b.values():
-            label.setToolTip(label.text())
+        for name, label in b.items():
+            label.setToolTip(str(run.exit_status) if name == "state" and not self.live else label.text())
+            if name in ELIDED:  # cut with an ellipsis to the badge's width, the whole text in the tooltip
+                width = max(40, label.width() - 20)
+                label.setText(label.fontMetrics().elidedText(label.text(), Qt.ElideRight, width))
         self.tabs.tabBar().setTabTextColor(0, QColor(BAD) if alerts else QColor())
-        unack = self.alarms.book.unacknowledged()
-        worst = self.alarms.book.worst()
+        unack = self.alarms.unacknowledged()
+        worst = self.alarms.worst()
         if unack:
             b["alarms"].setText(f"{len(unack)} ALARM{'S' if len(unack) > 1 else ''} to acknowledge")
         else:
-            active = sum(a.active for a in self.alarms.book.alarms.values())
+            active = self.alarms.active()
             b["alarms"].setText(f"{active} active alarm(s), acknowledged" if active else "no alarms")
         colour = {Severity.ERROR: BAD, Severity.WARNING: WARN, None: OK}[worst]
         b["alarms"].setStyleSheet(badge_style(colour, 12))

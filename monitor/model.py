@@ -42,10 +42,12 @@ TOPICS = {
     "spectra": "the PE x time histograms",
     "waveform": "a new record for the waveform viewer",
     "status": "a run-control status reply or command reply",
+    "supervision": "the supervisor's alarm log (pushed on endpoints.alarms, or from a run file)",
     "stream": "any message (stream statistics)",
     "gaps": "messages missing from the stream (sequence gap)",
 }
 RATE_WINDOW_S = 5.0
+MAX_PAST_DQ_ROWS = 200_000  # DQ rows of earlier runs kept for the trends (11 days of 5 s intervals)
 MAX_GAP_EVENTS = 10_000  # gap markers kept for the trends (the dropped count itself is exact)
 
 
@@ -107,6 +109,9 @@ class MonitorModel:
         self._status_time: float | None = None
         self.token_ok = False
         self.last_command: tuple[str, dict[str, Any], float] | None = None
+        self._alarm_log: list[dict[str, Any]] = []  # the supervisor's (daq.control.alarm_log)
+        self._alarm_log_time: float | None = None
+        self._past: list[tuple[int | None, np.ndarray]] = []  # (run, DQ rows) of earlier runs
         self._reset_run(None)
 
     @property
@@ -125,6 +130,10 @@ class MonitorModel:
                 cb(topics)
 
     def _reset_run(self, run_number: int | None) -> None:
+        if getattr(self, "_n_dq", 0):  # the trends go on across runs: keep the last runs' rows
+            self._past.append((self.run.run_number, self._dq[: self._n_dq].copy()))
+            while sum(len(r) for _, r in self._past) > MAX_PAST_DQ_ROWS and len(self._past) > 1:
+                self._past.pop(0)
         source = self.run.source if hasattr(self, "run") else ""
         self.run = RunInfo(run_number=run_number, source=source)
         self.histograms = PeTimeHistograms(self.binning)
@@ -267,7 +276,22 @@ class MonitorModel:
                 self.token_ok = token_ok
             if status and status.get("run_file") and self.run.source != "file":
                 self.run.file = status["run_file"]
+        if status and isinstance(status.get("alarms"), list):
+            self.set_alarm_log(status["alarms"])
         self._notify({"status"})
+
+    def set_alarm_log(self, entries: list[dict[str, Any]], now: float | None = None) -> None:
+        """The supervisor's alarm log: pushed on ``endpoints.alarms``, in a status reply, or a run file's."""
+        with self._lock:
+            changed = entries != self._alarm_log
+            self._alarm_log = [dict(e) for e in entries if isinstance(e, dict)]
+            self._alarm_log_time = time.monotonic() if now is None else now
+        if changed:
+            self._notify({"supervision"})
+
+    def alarm_log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for e in self._alarm_log]
 
     def set_command_reply(self, cmd: str, reply: dict[str, Any]) -> None:
         with self._lock:
@@ -289,6 +313,14 @@ class MonitorModel:
                 span_s = min((last - start) / 1e9 + 1.0 / self.cfg.beam.rep_rate_hz, float(r["interval_s"]))
                 rows["trigger_rate_hz"][-1] = float(r["triggers"]) / span_s
         return rows
+
+    def dq_history(self) -> tuple[np.ndarray, list[tuple[float, int | None]]]:
+        """The DQ rows of the earlier runs this viewer saw and of this one, and where each run's rows
+        begin: (time [s], run number)."""
+        with self._lock:
+            parts = [*self._past, (self.run.run_number, self._dq[: self._n_dq].copy())]
+        starts = [(float(r["time"][0] / 1e9 - r["interval_s"][0]), run) for run, r in parts if len(r)]
+        return np.concatenate([r for _, r in parts]), starts
 
     def projections(self) -> Projections:
         with self._lock:

@@ -17,7 +17,8 @@ import base64
 import html
 import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from daq.config import Config  # noqa: E402
 from daq.runfile import RunFileError, open_run, read_rows, readable_attrs, run_files  # noqa: E402
 from daq.runfile.integrity import require_intact  # noqa: E402
 from daq.runfile.outputs import OutputError, check_output, staged  # noqa: E402
+from monitor.filesource import alarm_log_of  # noqa: E402
 
 C_COLOUR, AC_COLOUR, EXCESS_COLOUR = "#1f77b4", "#7f7f7f", "#d62728"
 REPORT_FILES = ("dq_trends.png", "cut_fractions.png", "spectra.png", "index.html", "summary.json")
@@ -67,6 +69,7 @@ class RunData:
     triggers: np.ndarray
     features: np.ndarray
     dq: np.ndarray
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # the supervisor's log (the run's last file)
 
 
 def _table(f: Any, name: str, fields: tuple[str, ...] | None = None) -> np.ndarray:
@@ -87,6 +90,8 @@ def load_run(run_file: str | Path) -> RunData:
         require_intact(path)  # every chunk, raw included: a flipped bit is an error, not a changed plot
         with open_run(path) as f:
             attrs = attrs or readable_attrs(f)
+            # the last file's log is the whole run's
+            alarms = alarm_log_of(readable_attrs(f, ("alarms", "restarts", "exit_status", "stop_time_ns")))
             parts["triggers"].append(_table(f, "triggers", TRIGGER_FIELDS))
             parts["features"].append(_table(f, "features", FEATURE_FIELDS))
             parts["dq"].append(_table(f, "dq"))
@@ -94,7 +99,7 @@ def load_run(run_file: str | Path) -> RunData:
         raise RunFileError(f"{files[0]}: no readable config attribute (file cut short?); "
                            "`sevens replay --config FILE` salvages its readable part")
     cfg = config_mod.parse(str(attrs["config"]), f"{files[0]}[config]")
-    return RunData(files, cfg, attrs, *(np.concatenate(parts[k]) for k in ("triggers", "features", "dq")))
+    return RunData(files, cfg, attrs, *(np.concatenate(parts[k]) for k in ("triggers", "features", "dq")), alarms)
 
 
 def _beam_on(data: RunData) -> np.ndarray:
@@ -289,8 +294,21 @@ def summary_rows(data: RunData, summary: dict[str, Any]) -> list[tuple[str, str]
     return rows
 
 
+def alarm_rows(data: RunData) -> list[tuple[str, ...]]:
+    """(raised, severity, cause, message, cleared, acknowledged) of each alarm of the run, in time order."""
+    def utc(ns: Any) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns / 1e9)) if isinstance(ns, int | float) and ns else "-"
+
+    return [(utc(e.get("raised_ns")), str(e.get("severity", "?")), str(e.get("cause", "")), str(e.get("message", "")),
+             utc(e.get("cleared_ns")), f"{utc(e.get('acked_ns'))} {e.get('acked_by') or ''}".strip())
+            for e in sorted(data.alarms, key=lambda e: e.get("raised_ns") or 0)]
+
+
 def _html(data: RunData, rows: list[tuple[str, str]], cuts: dict[str, dict[str, float]], images: list[Path]) -> str:
     esc = html.escape
+    alarms = "\n".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>" for r in alarm_rows(data))
+    alarm_table = ("<table><tr><th>raised (UTC)</th><th>severity</th><th>cause</th><th>message</th>"
+                   f"<th>cleared</th><th>acknowledged</th></tr>{alarms}</table>" if alarms else "<p>none</p>")
     table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     cut_rows = "\n".join(f"<tr><th>{esc(n)}</th>" + "".join(f"<td>{100 * cuts[w][n]:.3f} %</td>"
                                                             for w in ("C", "AC", "all")) + "</tr>"
@@ -309,6 +327,7 @@ img{{max-width:100%;border:1px solid #ddd}} figure{{margin:1.5em 0}}</style></he
 <h2>Summary</h2><table>{table}</table>
 <h2>Cut fractions</h2><p>Fraction of windows failing each cut (a window may fail several).</p>
 <table><tr><th>cut</th><th>C</th><th>AC</th><th>all</th></tr>{cut_rows}</table>
+<h2>Alarms</h2><p>The supervisor's alarm log of the run (restarts, hangs, lost sources, aborts).</p>{alarm_table}
 <h2>Figures</h2>{figures}
 </body></html>
 """
@@ -336,5 +355,6 @@ def write_report(run_file: str | Path, out: str | Path | None = None, force: boo
         images = [plot_dq(data, tmp), plot_cuts(data, tmp), plot_spectra(data, tmp)]
         cuts = cut_table(data)
         (tmp / "index.html").write_text(_html(data, summary_rows(data, summary), cuts, images))
-        (tmp / "summary.json").write_text(json.dumps({**summary, "cut_table": cuts}, indent=1, default=str))
+        (tmp / "summary.json").write_text(json.dumps({**summary, "cut_table": cuts, "alarms": data.alarms}, indent=1,
+                                                     default=str))
     return out_dir / "index.html"

@@ -18,8 +18,10 @@ The loops are plain threads (no Qt in them), so they also serve tests and benchm
 
 from __future__ import annotations
 
+import getpass
 import logging
 import queue
+import socket
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -32,7 +34,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from daq.config import Config
 from daq.control.client import CONTROL_COMMANDS, read_control_token, request
 from daq.wire import transport
-from daq.wire.envelope import EnvelopeError
+from daq.wire.envelope import EnvelopeError, Message
 from monitor.model import MonitorModel
 
 log = logging.getLogger(__name__)
@@ -101,9 +103,23 @@ class StreamLoop(_Loop):
                         log.warning("malformed monitor message: %s", exc)
                         self.model.note_malformed()
                         continue
-                    self.model.ingest(msg)
+                    self.handle(msg)
         finally:
             sock.close(0)
+
+    def handle(self, msg: Message) -> None:
+        self.model.ingest(msg)
+
+
+class AlarmLoop(StreamLoop):
+    """SUB on the supervisor's alarm log (``endpoints.alarms``) -> ``model.set_alarm_log``: a
+    restart or a hang reaches every GUI when the supervisor sees it, not at the next status poll."""
+
+    name = "alarms"
+
+    def handle(self, msg: Message) -> None:
+        if msg.stream == "alarms" and isinstance(msg.meta.get("alarms"), list):
+            self.model.set_alarm_log(msg.meta["alarms"])
 
 
 class ControlLoop(_Loop):
@@ -117,7 +133,7 @@ class ControlLoop(_Loop):
         self.cfg, self.model, self.period_s = cfg, model, period_s
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.curve_control = curve_control  # the control role's CURVE key authorises without a token
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
 
     @property
     def role(self) -> str:
@@ -127,9 +143,13 @@ class ControlLoop(_Loop):
         """The control token, read now (None for a viewer, or if it cannot be read)."""
         return read_control_token(self.run_dir) if self.run_dir is not None else None
 
-    def submit(self, cmd: str) -> None:
-        """Queue a command: start, stop, reset, new_run (stop, wait for READY, start)."""
-        self._queue.put(cmd)
+    def submit(self, cmd: str, **meta: Any) -> None:
+        """Queue a command: start, stop, reset, new_run (stop, wait for READY, start), ack (``ids``)."""
+        self._queue.put((cmd, meta))
+
+    def acknowledge(self, ids: list[int] | None) -> None:
+        """Acknowledge the supervisor's alarms ``ids`` (None: all) for every GUI, as this user."""
+        self.submit("ack", ids=ids, by=f"{getpass.getuser()}@{socket.gethostname()}")
 
     def loop(self) -> None:
         next_poll = 0.0
@@ -138,10 +158,10 @@ class ControlLoop(_Loop):
                 self.poll_status()
                 next_poll = time.monotonic() + self.period_s
             try:
-                cmd = self._queue.get(timeout=0.05)
+                cmd, meta = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
-            self.execute(cmd)
+            self.execute(cmd, **meta)
             next_poll = 0.0
 
     def _request(self, meta: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -156,12 +176,12 @@ class ControlLoop(_Loop):
         self.model.set_status(status, None, token_ok=self.curve_control or self.token() is not None)
         return status
 
-    def execute(self, cmd: str) -> dict[str, Any]:
+    def execute(self, cmd: str, **extra: Any) -> dict[str, Any]:
         """Send ``cmd`` now (in this thread); the reply goes to the model."""
         if cmd == "new_run":
             reply = self._new_run()
         else:
-            meta: dict[str, Any] = {"cmd": cmd}
+            meta: dict[str, Any] = {**extra, "cmd": cmd}
             if cmd in CONTROL_COMMANDS:
                 token = self.token()
                 if token is not None:

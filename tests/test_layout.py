@@ -7,7 +7,8 @@ that docs/architecture.md states; change both together.
 
 ``daq.catalogue`` (the run catalogue's database) reads run files (``daq.runfile``) and nothing above;
 the supervisor (``daq.control``) owns its writer thread, and the fit (``analysis``) selects runs
-from it (a dataset's ``[data.select]``), so both may import it.
+from it (a dataset's ``[data.select]``), so both may import it; so may the GUI (``monitor``:
+the long-term trends read its DQ history).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "daq.control": BASE | {"daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops", "daq.catalogue"},
     "analysis": BASE | {"daq.runfile", "daq.catalogue"},
     "simulators": BASE | {"daq.hardware", "analysis"},
-    "monitor": BASE | {"daq.wire", "daq.runfile", "daq.control"},
+    "monitor": BASE | {"daq.wire", "daq.runfile", "daq.control", "daq.catalogue"},
     "hwconfig": set(),
 }
 CLI = "daq.cli"  # imports anything; nothing imports it

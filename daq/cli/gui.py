@@ -41,12 +41,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--exit-after", type=_seconds, metavar="SECONDS", help="quit after this many seconds")
     g.add_argument("--tab", choices=TAB_KEYS, help="tab shown first (dq, physics, waveform)")
     g.add_argument("--size", metavar="WxH", help="window size in pixels, e.g. 1720x1000")
+    g.add_argument("--check", action="store_true",
+                   help="only check that Qt can open a window here (exit 0), else say what to install (exit 2)")
     g.set_defaults(func=cmd_gui)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
     from daq import config as config_mod
 
+    if args.check:
+        _check_platform()
+        return 0
     cfg = config_mod.load(args.config)
     if args.ipc:
         cfg = config_mod.with_ipc_endpoints(cfg, args.ipc)
@@ -68,6 +73,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
             raise UsageError(f"--size: expected WIDTHxHEIGHT, got {args.size!r}") from None
     if args.file:
         check_run_file(args.file)  # a clear error for a missing, damaged or foreign file, before any window
+    _check_platform()
     try:
         from monitor import app
     except ImportError as exc:
@@ -75,6 +81,17 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return app.run(cfg, file=args.file, connect=connect, run_dir=run_dir, screenshot=args.screenshot,
                    exit_after=args.exit_after, tab=args.tab, size=size, curve_control=curve and args.control)
 
+
+
+def _check_platform() -> None:
+    """UsageError naming what is missing when Qt cannot open a window (it would abort, exit 134)."""
+    try:
+        from monitor.qtplatform import platform_problem
+    except ImportError as exc:
+        raise UsageError(f"the GUI needs PyQt5 and pyqtgraph (pip install -e '.[gui]'): {exc}") from None
+    problem = platform_problem()  # asked of a child process: an abort there is only an answer
+    if problem:
+        raise UsageError(problem)
 
 
 REQUIRED_TABLES = ("triggers", "features")  # what the GUI reads of a run file, by position (same layout)

@@ -255,6 +255,7 @@ class EndpointsConfig:
     control: str = _doc("run-control requests -> supervisor (REP)")
     status: str = _doc("process heartbeats -> supervisor (PULL)")
     command: str = _doc("supervisor commands -> processes (PUB)")
+    alarms: str = _doc("supervisor's alarm log -> viewers (PUB)")
     records: str = _doc("digitizer reader -> event builder")
     beam: str = _doc("beam receiver -> event builder")
     events: str = _doc("event builder -> muon-veto trigger")
@@ -376,4 +377,4 @@ BACKENDS_BEAM = ("simulated", "replay", "epics")
 COMPRESSIONS = ("huffman-zstd", "huffman-deflate", "blosc-lz4", "blosc-zstd", "gzip", "lzf", "none")
 PROCESS_NAMES = ("recorder", "cuts", "veto", "builder", "beam", "reader")  # in start order: downstream first
 SOURCES = ("beam", "reader")
-ENDPOINT_KEYS = ("control", "status", "command", "records", "beam", "events", "vetoed", "selected", "monitor")
+ENDPOINT_KEYS = ("control", "status", "command", "alarms", "records", "beam", "events", "vetoed", "selected", "monitor")

@@ -15,7 +15,7 @@ from daq.config import Config
 from daq.wire import envelope, transport
 from daq.wire.envelope import Message
 
-CONTROL_COMMANDS = ("start", "stop", "reset", "shutdown")  # need the control token; status does not
+CONTROL_COMMANDS = ("start", "stop", "reset", "shutdown", "ack")  # need the control token; status does not
 TOKEN_FILE = ".control-token"
 
 

@@ -22,6 +22,10 @@ from daq.wire.envelope import Message
 log = logging.getLogger(__name__)
 
 
+class SupervisorError(RuntimeError):
+    """The supervisor cannot do what was asked (start refused, launch failed, run directory owned)."""
+
+
 def check_run_params(seed: Any, rate_boost: Any, speed: Any) -> None:
     """Refuse run parameters that cannot make a run (a request may come from any client)."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
@@ -94,6 +98,11 @@ def recover_crashed_runs(run_dir: Path) -> list[Path]:
 
 
 
+# a process's counters over its life, shown from the run's start (losses are per run already)
+RUN_COUNTERS = ("msgs_in", "msgs_out", "triggers_in", "triggers_out", "malformed", "errors", "blocked_s",
+                "monitor_dropped", "gaps")
+
+
 @dataclass
 class ProcessInfo:
     name: str
@@ -105,6 +114,8 @@ class ProcessInfo:
     restarted_at: float = 0.0  # monotonic time of the last restart (0: never)
     launch_token: str = ""  # handed to the process at launch; its heartbeats must carry it
     foreign: int = 0  # status messages under this name that were not from this launch
+    restarts_in_run: int = 0  # restarts of this process in the current run
+    run_base: dict[str, Any] = field(default_factory=dict)  # its counters when the run started (see status)
 
     def owns(self, msg: Message) -> bool:
         """A status message counts only from the process this supervisor launched under the name
@@ -123,7 +134,13 @@ class ProcessInfo:
         return self.popen is not None and self.popen.poll() is None
 
     def status(self) -> dict[str, Any]:
-        hb = self.heartbeat
+        """Its state; the counters count from the start of the current run (a process restarted in the
+        run counts from its restart), ``restarts`` are this run's."""
+        hb = dict(self.heartbeat)
+        for k in RUN_COUNTERS:
+            base, now = self.run_base.get(k), hb.get(k)
+            if isinstance(base, int | float) and isinstance(now, int | float) and now >= base:
+                hb[k] = now - base
         return {
             "name": self.name,
             "pid": self.popen.pid if self.popen else hb.get("pid"),
@@ -143,6 +160,7 @@ class ProcessInfo:
             "blocked_s": round(hb.get("blocked_s", 0.0), 3),
             "monitor_dropped": hb.get("monitor_dropped"),
             "gaps": hb.get("gaps", 0),
+            "restarts": self.restarts_in_run,
             "exit_code": self.popen.returncode if self.popen and self.popen.poll() is not None else None,
         }
 

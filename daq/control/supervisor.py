@@ -38,10 +38,11 @@ from daq.catalogue.writer import for_supervisor as catalogue_writer
 from daq.config import PROCESS_NAMES as PROCESSES
 from daq.config import SOURCES, Config
 from daq.control import processes as procs
-from daq.control import run_numbers
+from daq.control import requests, run_numbers
+from daq.control.alarm_log import AlarmLog, AlarmPublisher
 from daq.control.client import CONTROL_COMMANDS, TOKEN_FILE, reply_frames
-from daq.control.processes import ProcessInfo, check_run_params, freeze, recover_crashed_runs, wait_for_exit
-from daq.control.run_state import RunState, RunStateMachine, TransitionError
+from daq.control.processes import ProcessInfo, SupervisorError, check_run_params, freeze, wait_for_exit
+from daq.control.run_state import RunState, RunStateMachine
 from daq.hardware.protocols import RunParameters
 from daq.runfile import RunFileError, check_free_space
 from daq.wire import ownership, security, transport
@@ -53,10 +54,6 @@ LOCK_FILE = ".sevens.lock"  # held by the one supervisor of a run directory
 LAUNCH_TOKEN_ENV = ownership.LAUNCH_TOKEN_ENV
 SUPERVISOR_PID_ENV = ownership.SUPERVISOR_PID_ENV
 TICK_S = 0.5  # the supervisor's own heartbeat to its processes (a "tick" command)
-
-
-class SupervisorError(RuntimeError):
-    pass
 
 
 class Supervisor:
@@ -76,6 +73,8 @@ class Supervisor:
         self.status_in = None
         self.commands = None
         self.control = None
+        self.alarm_pub: AlarmPublisher | None = None
+        self.alarms = AlarmLog()  # the run's faults, shared by every GUI (see daq.control.alarm_log)
         try:
             self.status_in = transport.pull(self.ctx, cfg.endpoints.status, 1000, "status",
                                             cfg.endpoints.max_control_bytes)
@@ -84,11 +83,12 @@ class Supervisor:
             self.control.setsockopt(zmq.LINGER, 0)
             transport.limit_size(self.control, cfg.endpoints.max_control_bytes)
             transport.bind(self.control, cfg.endpoints.control, "control")
+            self.alarm_pub = AlarmPublisher(self.ctx, cfg.endpoints.alarms)
         except transport.EndpointError as exc:
             self.close()
             raise SupervisorError(str(exc)) from None
         self.catalogue = catalogue_writer(self.cfg, self.run_dir)  # never waits on the database
-        self.catalogue.recovered(recover_crashed_runs(self.run_dir))
+        self.catalogue.recovered(procs.recover_crashed_runs(self.run_dir))
         self.procs = {name: ProcessInfo(name, remote=name in cfg.supervisor.remote,
                                         timeout_s=cfg.supervisor.heartbeat_timeout_s) for name in PROCESSES}
         # the control role: whoever can read this file (mode 0600) may change the run
@@ -155,16 +155,21 @@ class Supervisor:
         event = {"process": name, "reason": reason, "time_ns": time.time_ns(),
                  "run": self.run.run_number if self.run else None}
         log.error("supervisor: %s; restarting it", reason)
+        resume = info.heartbeat.get("resume")  # the state its successor continues from (DQ running sums)
         info.last_seen, info.heartbeat, info.restarted_at = 0.0, {}, time.monotonic()
+        info.run_base = {}
         self._spawn(info)
         if self.state in (RunState.RUNNING, RunState.STOPPING):
             self.restarts.append(event)
+            info.restarts_in_run += 1
+            self.alarms.raise_(f"process:{name}", "error", f"{reason}; restarted ({info.restarts_in_run} of at most "
+                               f"{self.cfg.supervisor.max_restarts} in this run)", "restarted", event["run"])
+            self._start_extra[name] = {"resume": resume} if resume else {}
             if self.state is RunState.STOPPING:  # the end of run may have died with it: the recorder
                 self._finish_pending = True  # is told to finish once the restarted process has started
                 self._stop_deadline = max(self._stop_deadline, time.monotonic() + self.cfg.supervisor.stop_timeout_s)
             if name == "recorder":
-                self._start_extra["recorder"] = {
-                    "sub_run": sum(1 for r in self.restarts if r["process"] == "recorder")}
+                self._start_extra["recorder"]["sub_run"] = info.restarts_in_run
             self._start_pending.add(name)
             self._last_start_sent = 0.0
             self._send("note", target="recorder", restarts=self.restarts)
@@ -227,6 +232,9 @@ class Supervisor:
         self._start_extra = {}
         self._finish_pending, self._reader_eor, self._stop_requested = False, None, False
         self.restarts = []
+        for info in self.procs.values():  # the process table counts from this run's start
+            info.restarts_in_run, info.run_base = 0, dict(info.heartbeat)
+        self.alarms.clear_prefix("run:")
         self._start_pending = set(PROCESSES)
         self._last_start_sent = 0.0
         self.run_started = time.monotonic()
@@ -243,7 +251,7 @@ class Supervisor:
         targets = downstream or list(self._start_pending)
         for name in targets:
             self._send("start", target=name, **self._start_meta, restarts=self.restarts,
-                       **self._start_extra.get(name, {}))
+                       alarms=self.alarms.snapshot(), **self._start_extra.get(name, {}))
         self._last_start_sent = time.monotonic()
 
     def stop_run(self) -> None:
@@ -267,7 +275,11 @@ class Supervisor:
     def _fail(self, reason: str) -> None:
         log.error("supervisor: %s", reason)
         self.error = reason
-        if self.state in (RunState.RUNNING, RunState.STOPPING):
+        running = self.state in (RunState.RUNNING, RunState.STOPPING)
+        self.alarms.raise_("daq:error", "error", f"DAQ in ERROR: {reason}", "run aborted" if running else "error",
+                           self.run.run_number if self.run else None)
+        if running:  # the recorder writes the alarm log into the file it closes
+            self._send("note", target="recorder", alarms=self.alarms.snapshot())
             self._send("abort", reason=reason)
         if self.fsm.allowed("fail"):
             self.fsm.fire("fail")
@@ -294,6 +306,7 @@ class Supervisor:
                 self._stop_requested = False
                 self._fail(f"processes never took the start of run {self.run.run_number if self.run else '?'}: "
                            f"{sorted(self._start_pending)}")
+        self._publish_alarms()
         if self.metrics is not None and time.monotonic() >= self._next_snapshot:
             self.metrics.snapshot = self.status()
             self._next_snapshot = time.monotonic() + 1.0
@@ -326,6 +339,8 @@ class Supervisor:
                 log.warning("status message as %r not from a process this supervisor launched: ignored",
                             msg.source)
                 continue
+            if not info.last_seen and info.restarted_at:  # a restarted process is back
+                self.alarms.clear(f"process:{msg.source}")
             info.last_seen = time.monotonic()
             if msg.kind == "heartbeat":
                 info.heartbeat = msg.meta
@@ -349,12 +364,22 @@ class Supervisor:
             self.last_run = meta
             self.run_file = meta.get("file", self.run_file)
             self.catalogue.run_done(meta, self._start_meta.get("lineage"))
+            if meta.get("exit_status", "ok") != "ok":
+                self.alarms.raise_("run:exit_status", "warning", f"run {self.run.run_number if self.run else '?'} "
+                                   f"ended: {meta.get('exit_status')}", "run status", meta.get("run"))
             if self.state is RunState.STOPPING:
                 self.fsm.fire("stopped")
             elif self.state is RunState.RUNNING:
                 self._fail(f"recorder ended the run early: {meta.get('exit_status')}")
         elif event == "error":
             self._fail(f"{source}: {meta.get('reason')}")
+
+    def _publish_alarms(self) -> None:
+        """The alarm log to the viewers (at a change, and once a second) and, changed, to the recorder."""
+        run = self.run.run_number if self.run else None
+        if self.alarm_pub is not None and self.alarm_pub.publish(self.alarms, run):
+            if self.state in (RunState.RUNNING, RunState.STOPPING):
+                self._send("note", target="recorder", alarms=self.alarms.snapshot())
 
     def _check_health(self) -> None:
         if self.state in (RunState.IDLE, RunState.ERROR):
@@ -390,6 +415,9 @@ class Supervisor:
             else:
                 if name in SOURCES and self.state is RunState.RUNNING:
                     reason += " (a source is not restarted within a run: its trigger ids would start again)"
+                self.alarms.raise_(f"process:{name}", "error", f"{reason}; not restarted",
+                                   "source lost" if name in SOURCES else "not restarted",
+                                   self.run.run_number if self.run else None)
                 self._fail(reason)
                 return
 
@@ -402,6 +430,7 @@ class Supervisor:
             "error": self.error,
             "refused": self.refused,
             "restarts": self.restarts,
+            "alarms": self.alarms.snapshot(),
             "malformed": dict(self.malformed),
             "last_run": self.last_run,
             "catalogue": self.catalogue.status() if hasattr(self, "catalogue") else None,
@@ -418,7 +447,6 @@ class Supervisor:
             self.control.send_multipart(reply_frames({"ok": False, "error": f"malformed request: {exc}"}))
             return
         cmd = req.meta.get("cmd")
-        reply: dict[str, Any]
         authorised = (secrets.compare_digest(str(req.meta.get("token", "")), self.token)
                       or security.is_control(req.user_id))
         if cmd in CONTROL_COMMANDS and not authorised:
@@ -427,33 +455,7 @@ class Supervisor:
                                        "nor a control key (viewer role)"}))
             log.warning("refused %r without a valid control token", cmd)
             return
-        try:
-            if cmd == "status":
-                reply = {"ok": True, **self.status()}
-            elif cmd == "start":
-                args = {k: req.meta[k] for k in ("seed", "rate_boost", "speed") if req.meta.get(k) is not None}
-                try:
-                    params = self.start_run(**args)
-                    reply = {"ok": True, "run_number": params.run_number}
-                except (SupervisorError, ValueError) as exc:
-                    reply = {"ok": False, "error": str(exc), "state": self.state.value}
-            elif cmd == "stop":
-                self.stop_run()
-                reply = {"ok": True, "run_number": self.run.run_number if self.run else None}
-            elif cmd == "reset":
-                if not self.fsm.allowed("reset"):
-                    raise TransitionError(f"cannot 'reset' while {self.state.value}")
-                self._stop_processes()
-                self.fsm.fire("reset")  # the daemon relaunches the processes from IDLE
-                self.error = None
-                reply = {"ok": True}
-            elif cmd == "shutdown":
-                self.shutdown_requested = True
-                reply = {"ok": True}
-            else:
-                reply = {"ok": False, "error": f"unknown command {cmd!r}"}
-        except TransitionError as exc:
-            reply = {"ok": False, "error": str(exc), "state": self.state.value}
+        reply = requests.answer(self, cmd, req.meta)
         self.control.send_multipart(reply_frames(reply))
 
     shutdown_requested = False
@@ -478,12 +480,12 @@ class Supervisor:
         wait_for_exit(self.procs.values(), 5.0)
 
     def close(self) -> None:
-        for sock in (self.status_in, self.commands, self.control):
+        for sock in (self.status_in, self.commands, self.control, self.alarm_pub and self.alarm_pub.sock):
             if sock is not None:
                 sock.close(0)
         endpoints = self.cfg.endpoints if hasattr(self, "cfg") else None
         if endpoints is not None:
-            for endpoint in (endpoints.status, endpoints.command, endpoints.control):
+            for endpoint in (endpoints.status, endpoints.command, endpoints.control, endpoints.alarms):
                 ownership.release_endpoint(endpoint)
         if getattr(self, "token", None) is not None:
             (self.run_dir / TOKEN_FILE).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ here (``monitor_dropped``) and seen as sequence gaps by the viewer.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,10 @@ from daq.stages.selection import Selection
 from daq.wire import transport
 from daq.wire.envelope import Message
 
+log = logging.getLogger(__name__)
 STREAM = "selected"
 MONITOR = "monitor"
+MAX_EARLY = 2000  # messages held before the first start (a restarted process); beyond, handled at once
 
 
 class CutPipeline(Node):
@@ -38,6 +41,9 @@ class CutPipeline(Node):
         self.monitor = transport.publisher(self.ctx, cfg.endpoints.monitor, cfg.endpoints.monitor_hwm, "monitor")
         self.selection = Selection(cfg)
         self.counters["monitor_dropped"] = 0
+        # a restarted cut pipeline gets data before the supervisor's start (with the running sums to
+        # continue from): held until then, so no DQ row starts again from zero
+        self._early: list[tuple[zmq.Socket, Message]] = []
 
     def inputs(self) -> list[zmq.Socket]:
         return [self.vetoed]
@@ -47,6 +53,20 @@ class CutPipeline(Node):
 
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
         self.selection = Selection(self.cfg)
+        resume = meta.get("resume")
+        if isinstance(resume, dict) and resume.get("run") == params.run_number:
+            self.selection.resume(resume)  # restarted within the run: POT, GWhr and counts go on
+            log.info("cuts: run %d continues from %.4g POT", params.run_number, self.selection.dq.pot_total)
+        self._note_totals()
+        early, self._early = self._early, []
+        for sock, msg in early:  # what reached a restarted process before its start, now in order
+            self.on_message(sock, msg)
+
+    def _note_totals(self) -> None:
+        """The running sums in every heartbeat (sent now): the supervisor hands them to a successor."""
+        run = self.params.run_number if self.params else None
+        self.extra["resume"] = {**self.selection.totals(), "run": run}
+        self.heartbeat(force=True)
 
     def publish(self, msg: Message) -> None:
         if not transport.try_send(self.monitor, msg):
@@ -57,8 +77,12 @@ class CutPipeline(Node):
             return
         self.send_lossless(self.out, self.message(STREAM, "dq", arrays={"dq": arr}))
         self.publish(self.message(MONITOR, "dq", arrays={"dq": arr}))
+        self._note_totals()
 
     def on_message(self, sock: zmq.Socket, msg: Message) -> None:
+        if self.params is None and len(self._early) < MAX_EARLY:
+            self._early.append((sock, msg))
+            return
         if msg.kind != "data":
             if msg.kind == "eor":
                 self._send_dq(self.selection.finish())

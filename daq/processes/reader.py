@@ -68,9 +68,12 @@ class DigitizerReader(Node):
         self.read = self.lost = 0
         self.pending = []
         self.exhausted_reported = False
-        device_meta = dict(getattr(self.device, "run_meta", {}))  # e.g. a replay's recorded start calibration
-        self.send_lossless(self.out, self.message(STREAM, "sor", meta={**device_meta, "params": meta["params"]}))
         self.device.start()
+        # the start of run (before any data: the loop fetches only after this) says when the digitizer
+        # was armed, so a viewer can tell the wall time of each trigger (latency, benchmarks/)
+        device_meta = dict(getattr(self.device, "run_meta", {}))  # e.g. a replay's recorded start calibration
+        self.send_lossless(self.out, self.message(STREAM, "sor", meta={**device_meta, "params": meta["params"],
+                                                                      "armed_ns": time.time_ns()}))
 
     def _fetch(self, timeout_s: float) -> int:
         assert self.device is not None

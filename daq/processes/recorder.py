@@ -81,6 +81,7 @@ class Recorder(Node):
         self.foreign = 0  # triggers of messages from another run, refused
         self.declared: list[np.ndarray] = [np.zeros(0, dtypes.LOSS)]  # losses written to this file
         self.restarts: list[dict] = []
+        self.alarm_log: list[dict] = []  # the supervisor's alarm log, written into the file at its close
 
     def inputs(self) -> list[zmq.Socket]:
         return [self.selected]
@@ -94,6 +95,7 @@ class Recorder(Node):
         raw = tuple(c for c, on in (("csi", self.cfg.recorder.raw_csi), ("veto", self.cfg.recorder.raw_veto)) if on)
         self._zero()
         self.restarts = list(meta.get("restarts", []))
+        self.alarm_log = list(meta.get("alarms", []))
         try:
             self.writer = RunFileWriter(
                 path,
@@ -200,12 +202,15 @@ class Recorder(Node):
                 self._fail(str(exc))
 
     def _final_attrs(self, meta: dict[str, Any]) -> dict[str, Any]:
-        return accounting.final_attrs(self.recorded, self.lost, self.beam_pulses, self.pot_total,
-                                      self.cfg.beam.proton_energy_gev, meta, self.foreign, self.restarts)
+        return {**accounting.final_attrs(self.recorded, self.lost, self.beam_pulses, self.pot_total,
+                                         self.cfg.beam.proton_energy_gev, meta, self.foreign, self.restarts),
+                "alarms": json.dumps(self.alarm_log)}
 
     def on_note(self, meta: dict[str, Any]) -> None:
         if "restarts" in meta:
             self.restarts = list(meta["restarts"])
+        if isinstance(meta.get("alarms"), list):
+            self.alarm_log = list(meta["alarms"])
 
     def _earlier_files(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], float]:
         """Trigger ids, losses, beam pulse ids and POT of this run's earlier sub-run files."""

@@ -59,6 +59,14 @@ class DQAccumulator:
         self.veto_beam_times: list[np.ndarray] = []
         self.losses = 0
 
+    def totals(self) -> dict[str, float]:
+        """The running sums a restarted cut pipeline continues from (see :meth:`resume`)."""
+        return {"pot_total": self.pot_total}
+
+    def resume(self, totals: dict[str, float]) -> None:
+        """Continue the running sums of a predecessor (POT, hence GWhr) instead of starting at 0."""
+        self.pot_total = float(totals.get("pot_total", 0.0))
+
     def add_losses(self, losses: np.ndarray) -> None:
         self.losses += int(losses["count"][losses["trigger_id"] >= 0].sum()) if len(losses) else 0
 

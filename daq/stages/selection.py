@@ -41,6 +41,18 @@ class Selection:
         """The DQ rows of the last, partial interval (end of run)."""
         return np.array(self.dq.flush(), dtype=dtypes.DQ)
 
+    def totals(self) -> dict[str, object]:
+        """The run's running sums so far: POT and the cut counts (JSON-able, for a successor)."""
+        return {**self.dq.totals(), "fail_counts": dict(self.fail_counts), "n_windows": self.n_windows}
+
+    def resume(self, totals: dict[str, object]) -> None:
+        """Continue from a predecessor's :meth:`totals` (a cut pipeline restarted within the run)."""
+        self.dq.resume(totals)  # type: ignore[arg-type]
+        counts = totals.get("fail_counts") or {}
+        for name in self.fail_counts:
+            self.fail_counts[name] = int(counts.get(name, 0))  # type: ignore[union-attr]
+        self.n_windows = int(totals.get("n_windows", 0))  # type: ignore[arg-type]
+
     def cut_fractions(self) -> dict[str, float]:
         n = max(self.n_windows, 1)
         return {name: count / n for name, count in self.fail_counts.items()}

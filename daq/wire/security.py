@@ -28,7 +28,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 ROLES = ("daq", "control", "viewer")
-ZAP_DOMAIN = "sevens"  # the sockets people connect to: control and monitor (every authorised key)
+ZAP_DOMAIN = "sevens"  # the sockets people connect to: control, monitor, alarms (every authorised key)
 ZAP_DOMAIN_DAQ = "sevens-daq"  # the DAQ's own links and status (only the keys in daq_authorized/)
 
 

@@ -21,7 +21,7 @@ import zmq
 from daq.wire import envelope, ownership, security
 from daq.wire.envelope import Message
 
-PUBLIC_ENDPOINTS = ("control", "monitor")  # what people (GUI, CLI) connect to; the rest is the DAQ's own
+PUBLIC_ENDPOINTS = ("control", "monitor", "alarms")  # what people (GUI, CLI) connect to; the rest is the DAQ's own
 
 
 class EndpointError(ValueError):

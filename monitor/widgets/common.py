@@ -37,6 +37,15 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def elide(text: str, n: int, middle: bool = False) -> str:
+    """``text`` cut to ``n`` characters with an ellipsis (in the middle for paths); show the whole as tooltip."""
+    if len(text) <= n:
+        return text
+    if middle:
+        return text[: n // 3] + "…" + text[-(n - n // 3 - 1):]
+    return text[: n - 1] + "…"
+
+
 def fmt_value(value: float | None, digits: int = 4) -> str:
     if value is None or not math.isfinite(value):
         return "-"

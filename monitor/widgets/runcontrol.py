@@ -7,6 +7,7 @@ process row is green while it heartbeats and red when it is dead, silent or losi
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from PyQt5.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -28,12 +30,14 @@ from PyQt5.QtWidgets import (
 from daq.config import Config
 from monitor.model import MonitorModel
 from monitor.stream import ControlLoop
-from monitor.widgets.common import BAD, IDLE, OK, STATE_COLOURS, WARN, Panel, badge_style, fmt_duration
+from monitor.widgets.common import BAD, IDLE, OK, STATE_COLOURS, WARN, Panel, badge_style, elide, fmt_duration
 
-COLUMNS = ("process", "pid", "state", "beat", "in", "out", "triggers", "queue", "lost", "bad", "gaps")
-TIPS = ("DAQ process", "process id", "process state", "age of the last heartbeat", "messages received",
+COLUMNS = ("process", "pid", "state", "restarts", "beat", "in", "out", "triggers", "queue", "lost", "bad", "gaps")
+TIPS = ("DAQ process", "process id", "process state", "restarts in this run (causes: the alarm list)",
+        "age of the last heartbeat", "messages received (counters: this run)",
         "messages sent", "triggers received", "input queue depth", "triggers lost", "malformed messages received",
         "messages missing from its inputs")
+ATTR_CHARS = 60
 ROW_OK = QColor(46, 125, 50, 60)
 ROW_BAD = QColor(198, 40, 40, 150)
 ROW_WARN = QColor(239, 143, 0, 90)
@@ -79,6 +83,8 @@ class RunControlPanel(Panel):
             grid.addWidget(value, row, col + 1, 1, span)
             self.fields[name] = value
         self.fields["file"].setWordWrap(True)
+        for label in (self.fields["file"], self.state):  # long texts are elided, never widen the window
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         buttons = QHBoxLayout()
         self.buttons: dict[str, QPushButton] = {}
         for cmd, text in (("start", "Start run"), ("stop", "Stop run"), ("new_run", "New run"), ("reset", "Reset")):
@@ -90,6 +96,7 @@ class RunControlPanel(Panel):
         grid.addLayout(buttons, 5, 0, 1, 4)
         self.reply = QLabel("")
         self.reply.setWordWrap(True)
+        self.reply.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         grid.addWidget(self.reply, 6, 0, 1, 4)
         layout.addWidget(box)
 
@@ -131,7 +138,8 @@ class RunControlPanel(Panel):
         stats = self.model.stream_stats()
         live = self.live
         if not live:
-            state, colour = f"FILE ({run.exit_status})", OK if run.exit_status == "ok" else WARN
+            state, colour = f"FILE ({elide(str(run.exit_status), 40)})", OK if run.exit_status == "ok" else WARN
+            self.state.setToolTip(str(run.exit_status))
         elif status is None:
             state, colour = ("NO RUN CONTROL" if error else "CONNECTING"), (BAD if error else IDLE)
         else:
@@ -171,12 +179,16 @@ class RunControlPanel(Panel):
                 f"{stats.received:,} msgs, <span style='color:{colour}'><b>{stats.dropped} dropped</b></span>"
                 + (f", {stats.malformed} malformed" if stats.malformed else "")
                 + (f", last {age:.1f} s ago" if age is not None else ""))
-        self.fields["file"].setText(run.file or "-")
+        self.fields["file"].setText(elide(run.file or "-", 90, middle=True))
+        self.fields["file"].setToolTip(run.file or "")
         if error and live:
-            self.reply.setText(f"<span style='color:{BAD}'>{error}</span>")
+            self.reply.setText(f"<span style='color:{BAD}'>{html.escape(elide(error, 200))}</span>")
+            self.reply.setToolTip(error)
         elif self.model.last_command:
             cmd, reply, when = self.model.last_command
-            text = "ok" if reply.get("ok") else reply.get("error", "refused")
+            text = "ok" if reply.get("ok") else str(reply.get("error", "refused"))
+            self.reply.setToolTip(text)
+            text = html.escape(elide(text, 200))
             c = OK if reply.get("ok") else BAD
             self.reply.setText(f"{time.strftime('%H:%M:%S', time.localtime(when))} {cmd}: "
                                f"<span style='color:{c}'>{text}</span>")
@@ -197,7 +209,8 @@ class RunControlPanel(Panel):
                 if item is None:
                     item = QTableWidgetItem()
                     self.table.setItem(row, col, item)
-                item.setText(text)
+                item.setText(elide(text, ATTR_CHARS))  # a 500-character exit status must not widen the window
+                item.setToolTip(text)
             bad = key == "exit_status" and value != "ok" or key == "triggers_lost" and value not in (0, -1)
             self.table.item(row, 1).setBackground(ROW_BAD if bad else QColor(0, 0, 0, 0))
 
@@ -207,10 +220,13 @@ class RunControlPanel(Panel):
         for row, p in enumerate(processes):
             age = p.get("heartbeat_age_s")
             state = p.get("state", "?") if p.get("alive") else f"DEAD ({p.get('exit_code')})"
-            values = (p.get("name"), p.get("pid") or "-", state, "-" if age is None else f"{age:.1f} s",
+            values = (p.get("name"), p.get("pid") or "-", state, p.get("restarts", 0),
+                      "-" if age is None else f"{age:.1f} s",
                       p.get("msgs_in", 0), p.get("msgs_out", 0), p.get("triggers_in", 0), p.get("queue_depth", 0),
                       p.get("losses", 0), p.get("malformed", 0), p.get("gaps", 0))
             health = process_health(p, timeout)
+            if health == "ok" and p.get("restarts"):
+                health = "warn"  # restarted in this run: amber until the run ends
             colour = {"ok": ROW_OK, "warn": ROW_WARN, "bad": ROW_BAD}[health]
             for col, value in enumerate(values):
                 item = self.table.item(row, col)

@@ -78,6 +78,7 @@ class SpectraPanel(Panel):
         self.xt_plot.setXRange(0, float(self.t_edges_us[-1]), padding=0.02)
         self.images: dict[str, pg.ImageItem] = {}
         self.image_plots: dict[str, pg.PlotWidget] = {}
+        self.bars: dict[str, pg.ColorBarItem] = {}  # one scale for C and AC: their brightness compares
         cmap = pg.colormap.get("viridis")
         rect = QRectF(0.0, 0.0, float(self.t_edges_us[-1]), float(self.pe_edges[-1]))
         for name in ("C", "AC"):
@@ -91,7 +92,10 @@ class SpectraPanel(Panel):
             box = pg.PlotDataItem([t_win[0], t_win[1], t_win[1], t_win[0], t_win[0]],
                                   [pe_win[0], pe_win[0], pe_win[1], pe_win[1], pe_win[0]], pen=BOX_PEN)
             plot.addItem(box)
-            self.images[name], self.image_plots[name] = image, plot
+            bar = pg.ColorBarItem(values=(0, 1), colorMap=cmap, interactive=False, label="windows per bin",
+                                  width=12)
+            bar.setImageItem(image, insert_in=plot.getPlotItem())
+            self.images[name], self.image_plots[name], self.bars[name] = image, plot, bar
         self.image_plots["AC"].setXLink(self.image_plots["C"])
         self.image_plots["AC"].setYLink(self.image_plots["C"])
         grid.addWidget(self.pe_plot, 0, 0)
@@ -105,10 +109,12 @@ class SpectraPanel(Panel):
     def redraw(self) -> None:
         p = self.model.projections()
         self.last = p
+        top = max(1.0, float(p.image["C"].max()), float(p.image["AC"].max()))
         for name in ("C", "AC"):
             self.pe_curves[name].setData(self.pe_edges, p.pe[name])
             self.t_curves[name].setData(self.t_edges_us, p.time[name])
-            self.images[name].setImage(p.image[name].T.astype(float), autoLevels=True)
+            self.images[name].setImage(p.image[name].T.astype(float), autoLevels=False)
+            self.bars[name].setLevels((0.0, top))
         self.xpe_bars.setData(x=p.pe_centres, y=p.excess_pe, height=2 * p.excess_pe_err)
         self.xpe_points.setData(p.pe_centres, p.excess_pe)
         self.xt_bars.setData(x=p.time_centres_us, y=p.excess_time, height=2 * p.excess_time_err)

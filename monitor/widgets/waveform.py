@@ -22,6 +22,7 @@ from monitor.widgets.common import AC_PEN, C_PEN, Panel
 
 REGION_BRUSH = {"AC pretrace": (66, 165, 245, 22), "AC ROI": (66, 165, 245, 55),
                 "C pretrace": (255, 112, 67, 22), "C ROI": (255, 112, 67, 55)}
+MIN_SPAN_ADC = 20.0  # the CsI trace's y-axis spans at least this
 PEAK_BRUSH = {dtypes.REGION_PRETRACE: "#26c6da", dtypes.REGION_ROI: "#ffeb3b"}
 INTEGRATION_BRUSH = (255, 235, 59, 45)
 FOLLOW_PERIOD_S = 0.5  # following the stream, a new record at most this often (drawing 2 x 35k samples costs)
@@ -69,8 +70,22 @@ class WaveformPanel(Panel):
         self.veto_plot.setDownsampling(auto=True, mode="peak")
         self.veto_plot.setClipToView(True)
         self.veto_plot.setXLink(self.csi_plot)
+        # the whole record, small; the band is the zoom of the plots above (drag it, or zoom them)
+        self.overview = pg.PlotWidget()
+        self.overview.setLabel("left", "record")
+        self.overview.setMaximumHeight(110)
+        self.overview.setMouseEnabled(x=False, y=False)
+        self.overview.hideButtons()
+        self.overview.setDownsampling(auto=True, mode="peak")
+        self.overview_curve = self.overview.plot([], [], pen=pg.mkPen("#9e9e9e", width=1))
+        self.zoom = pg.LinearRegionItem(self.default_zoom(cfg), brush=pg.mkBrush(255, 255, 255, 40))
+        self.overview.addItem(self.zoom)
+        self.zoom.sigRegionChanged.connect(lambda: self.csi_plot.setXRange(*self.zoom.getRegion(), padding=0))
+        self.csi_plot.sigXRangeChanged.connect(lambda _, r: self.zoom.setRegion(r))
+        self.csi_plot.setXRange(*self.default_zoom(cfg), padding=0)
         layout.addWidget(self.csi_plot, 3)
         layout.addWidget(self.veto_plot, 1)
+        layout.addWidget(self.overview, 1)
 
         w = cfg.windows
         for (name, (a, b)) in zip(REGION_BRUSH, (w.ac_pretrace, w.ac_roi, w.c_pretrace, w.c_roi), strict=True):
@@ -79,7 +94,8 @@ class WaveformPanel(Panel):
             region.setZValue(-10)
             pg.InfLineLabel(region.lines[0], text=name, position=0.97, anchor=(0, 0), color="#bdbdbd")
             self.csi_plot.addItem(region)
-        self.csi_curve = self.csi_plot.plot([], [], pen=pg.mkPen("#e0e0e0", width=1))
+        # translucent: 8-bit noise of several samples per pixel reads as a band, pulses stand out of it
+        self.csi_curve = self.csi_plot.plot([], [], pen=pg.mkPen((224, 224, 224, 140), width=1))
         self.veto_curve = self.veto_plot.plot([], [], pen=pg.mkPen("#b39ddb", width=1))
         self.peaks = pg.ScatterPlotItem(size=7, pen=None)
         self.csi_plot.addItem(self.peaks)
@@ -100,6 +116,13 @@ class WaveformPanel(Panel):
         self.older.clicked.connect(lambda: self.step(-1))
         self.newer.clicked.connect(lambda: self.step(+1))
         self.follow.toggled.connect(self._on_follow)
+
+    @staticmethod
+    def default_zoom(cfg: Config) -> tuple[float, float]:
+        """The C ROI and the integration window of an onset at its end, with 5 % margins [µs]."""
+        a, b = cfg.windows.c_roi[0] / 1e3, (cfg.windows.c_roi[1] + cfg.features.integration_ns) / 1e3
+        margin = 0.05 * (b - a)
+        return a - margin, b + margin
 
     # -- navigation --------------------------------------------------------------------
     def _on_follow(self, on: bool) -> None:
@@ -153,6 +176,13 @@ class WaveformPanel(Panel):
         csi = rec.csi.astype(np.float32)
         n = len(csi)
         self.csi_curve.setData(self.t_us[:n], csi)
+        self.overview_curve.setData(self.t_us[:n], csi)
+        a, b = (np.searchsorted(self.t_us[:n], x) for x in self.csi_plot.viewRange()[0])
+        shown = csi[a:b] if b > a else csi
+        if len(shown):  # the y-range of what is in view, at least MIN_SPAN_ADC: noise is not magnified
+            lo, hi = float(shown.min()), float(shown.max())
+            mid, half = 0.5 * (lo + hi), 0.5 * max(hi - lo, MIN_SPAN_ADC) * 1.1
+            self.csi_plot.setYRange(mid - half, mid + half, padding=0)
         if rec.veto is not None:
             self.veto_curve.setData(self.t_us[: len(rec.veto)], rec.veto.astype(np.float32))
         peaks = rec.peaks

@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from daq.config import Config
 from monitor.alarms import AlarmMonitor
+from monitor.app import DEFAULT_SIZE
 from monitor.mainwindow import MainWindow
 from monitor.model import MonitorModel
 from monitor.stream import ControlLoop
@@ -22,6 +23,7 @@ def window(qtbot: QtBot, cfg: Config, model: MonitorModel, control: ControlLoop 
            live: bool = True) -> MainWindow:
     w = MainWindow(cfg, model, AlarmMonitor(cfg, live=live), control, live=live)
     qtbot.addWidget(w)
+    w.resize(*DEFAULT_SIZE)  # as `sevens gui` opens it (the banner's badges elide to their width)
     w.show()
     w.refresh_all()
     return w
@@ -60,7 +62,7 @@ def test_a_dead_process_is_red_raises_an_alarm_and_acknowledging_keeps_it_while_
     rows = {table.item(r, 0).text(): table.item(r, 0).background().color() for r in range(table.rowCount())}
     assert rows["builder"] == ROW_BAD and rows["cuts"] == ROW_OK
     alarms = w.alarm_panel.table
-    assert alarms.rowCount() == 1 and "process builder is not running" in alarms.item(0, 3).text()
+    assert alarms.rowCount() == 1 and "process builder is not running" in alarms.item(0, 5).text()
     assert "1 ALARM" in w.banner["alarms"].text()
     qtbot.mouseClick(w.alarm_panel.ack_all, Qt.LeftButton)
     assert alarms.rowCount() == 1 and "unack" not in alarms.item(0, 2).text()  # still active
