@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SECONDS ?= 20
+# test files run on two worker processes (pytest-xdist): most tests wait on DAQ processes, not on a core
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo test lint bench clean
 
@@ -30,7 +32,7 @@ demo: venv
 	exit $$status
 
 test: venv
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: venv
 	$(BIN)/ruff check .

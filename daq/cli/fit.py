@@ -100,7 +100,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         spec, observed = _load(args)
-        result = analyse(spec, observed, with_nsi=not args.no_nsi)
+        result = analyse(spec, observed, with_nsi=not args.no_nsi, profile_points=args.scan_points,
+                         with_impacts=not args.no_impacts)
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
     s = result.summary
@@ -139,6 +140,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scan_points(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 3:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 3, got {text!r}")
+    return value
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``predict`` and ``fit`` to the ``sevens`` argument parser."""
     common = argparse.ArgumentParser(add_help=False)
@@ -151,6 +162,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     f = subparsers.add_parser("fit", parents=[common], help="binned likelihood fit of a dataset")
     f.add_argument("--plots", metavar="DIR", help="write PNG figures to DIR")
     f.add_argument("--no-nsi", action="store_true", help="skip the NSI scan")
+    f.add_argument("--scan-points", type=_scan_points, default=50, metavar="N",
+                   help="points of the profile-likelihood scan in mu, from 0 (default 50; at least 3)")
+    f.add_argument("--no-impacts", action="store_true", help="skip the nuisance impact table")
     f.add_argument("--steady-state", choices=("factorized", "per_bin", "smooth"),
                    help="steady-state background model instead of the dataset's [steady_state] model")
     from daq.cli.toys import add_options

@@ -87,7 +87,8 @@ def test_fit_recovers_injected_cevns(tmp_path: Path) -> None:
     dataset = tmp_path / "sim-run.toml"
     dataset.write_text(text)
     out = tmp_path / "fit.json"
-    fit = subprocess.run([sys.executable, "-m", "daq.cli", "fit", str(dataset), "--json", str(out)],
+    fit = subprocess.run([sys.executable, "-m", "daq.cli", "fit", str(dataset), "--json", str(out), "--no-nsi",
+                          "--no-impacts", "--scan-points", "5"],
                          capture_output=True, text=True, timeout=300)
     assert fit.returncode == 0, fit.stderr[-2000:]
     r = json.loads(out.read_text())
