@@ -6,8 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SECONDS ?= 20
-# test files run on two worker processes (pytest-xdist): most tests wait on DAQ processes, not on a core
-TEST_WORKERS ?= 2
 
 .PHONY: venv demo test lint bench clean
 
@@ -32,7 +30,7 @@ demo: venv
 	exit $$status
 
 test: venv
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 lint: venv
 	$(BIN)/ruff check .
