@@ -27,7 +27,7 @@ from daq.processes.reader import concat
 from daq.processes.recorder import TABLE_ARRAYS
 from daq.runfile import RunFileWriter
 from daq.stages import accounting
-from daq.stages.building import FeatureExtraction, build_batch
+from daq.stages.building import FeatureExtraction, build_batch, hold_pulses, prune_pulses
 from daq.stages.calibration import SpeCalibration
 from daq.stages.selection import Selection
 from daq.stages.veto import VetoHits
@@ -84,9 +84,7 @@ class StageChain:
         if len(pulses):
             self.stats["beam_pulses"] += len(pulses)
             self.beam_out.append(pulses)
-            self.pulses = np.concatenate([self.pulses, pulses])
-            if len(self.pulses) > 1 and np.any(np.diff(self.pulses["time"]) < 0):
-                self.pulses = np.sort(self.pulses, order="time")
+            self.pulses = hold_pulses(self.pulses, pulses)
 
     def records(self, batch: RecordBatch) -> None:
         """One reader batch, built once the beam up to its last record is in (the caller's order)."""
@@ -104,8 +102,7 @@ class StageChain:
                       "truth_events": a["truth_events"], "truth_windows": a["truth_windows"],
                       "losses": np.concatenate([a["losses"], *self.loss_out])},
                      {"csi": a["csi"], "veto": a["veto"]})
-        keep_from = int(triggers["time"][-1]) - 10 * self.window_ns  # as the builder: pulses a record can match
-        self.pulses = self.pulses[self.pulses["time"] >= keep_from]
+        self.pulses = prune_pulses(self.pulses, triggers["time"][-1], self.window_ns)
 
     def _select(self, arrays: dict[str, np.ndarray], raw: dict[str, np.ndarray]) -> None:
         arrays["beam"] = np.concatenate(self.beam_out) if self.beam_out else empty("beam")

@@ -27,7 +27,7 @@ from daq.config import Config
 from daq.hardware.protocols import RunParameters
 from daq.processes.node import Node
 from daq.runfile import CALIBRATION_RECORD
-from daq.stages.building import FeatureExtraction, build_batch
+from daq.stages.building import FeatureExtraction, build_batch, hold_pulses, prune_pulses
 from daq.stages.calibration import SpeCalibration
 from daq.wire import streams, transport
 from daq.wire.envelope import Message
@@ -134,9 +134,7 @@ class EventBuilder(Node):
         self.last_beam_wall = time.monotonic()
         self.stats["beam_pulses"] += len(pulses)
         self.beam_out.append(pulses)
-        self.pulses = np.concatenate([self.pulses, pulses])
-        if len(self.pulses) > 1 and np.any(np.diff(self.pulses["time"]) < 0):
-            self.pulses = np.sort(self.pulses, order="time")
+        self.pulses = hold_pulses(self.pulses, pulses)
 
     def _decided(self, msg: Message) -> bool:
         if self.beam_eor is not None:
@@ -171,8 +169,7 @@ class EventBuilder(Node):
         self.extra["spe_gain"] = float(self._extraction().gain.value)
         self.send_lossless(self.out, self.message(STREAM, arrays=arrays), triggers=len(triggers))
         # keep only pulses that a later record could still match
-        keep_from = int(triggers["time"][-1]) - 10 * self.window_ns
-        self.pulses = self.pulses[self.pulses["time"] >= keep_from]
+        self.pulses = prune_pulses(self.pulses, triggers["time"][-1], self.window_ns)
 
     def on_tick(self) -> None:
         while self.pending and self._decided(self.pending[0]):

@@ -38,6 +38,19 @@ def match_pulses(trigger_times: np.ndarray, pulse_times: np.ndarray, window_ns: 
     return idx
 
 
+def hold_pulses(held: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The pulses a builder holds for matching, with ``new`` ones added, sorted by time."""
+    out = np.concatenate([held, new])
+    if len(out) > 1 and np.any(np.diff(out["time"]) < 0):
+        out = np.sort(out, order="time")
+    return out
+
+
+def prune_pulses(held: np.ndarray, last_trigger_time: int, window_ns: int) -> np.ndarray:
+    """Only the held pulses a record after ``last_trigger_time`` could still match."""
+    return held[held["time"] >= int(last_trigger_time) - 10 * window_ns]
+
+
 def fill_beam(triggers: np.ndarray, pulses: np.ndarray, window_ns: int) -> None:
     """Fill the beam fields of ``triggers`` IN PLACE from the matching ``pulses`` (sorted by time)."""
     idx = match_pulses(triggers["time"], pulses["time"], window_ns)
