@@ -72,6 +72,7 @@ def check(cfg: Config) -> None:
         "digitizer.buffer_records": d.buffer_records,
         "run.batch_max_latency_s": cfg.run.batch_max_latency_s,
         "supervisor.startup_timeout_s": cfg.supervisor.startup_timeout_s,
+        "supervisor.warmup_timeout_s": cfg.supervisor.warmup_timeout_s,
         "supervisor.stop_timeout_s": cfg.supervisor.stop_timeout_s,
         "beam.match_window_ns": cfg.beam.match_window_ns,
     })

@@ -297,8 +297,12 @@ class RecorderConfig:
 class SupervisorConfig:
     heartbeat_interval_s: float = _doc("heartbeat period of every process [s]")
     heartbeat_timeout_s: float = _doc("a process silent this long is declared dead [s]")
-    startup_timeout_s: float = _doc("longest wait for all processes to report ready [s]")
+    startup_timeout_s: float = _doc("longest wait for every process to say it is alive, and for a process in a "
+                                    "run's start [s]")
     stop_timeout_s: float = _doc("longest wait for the end of run to reach the recorder [s]")
+    warmup_timeout_s: float = _doc("longest a process that has said it is warming may take to compile its kernels "
+                                   "before it is ready (a cold numba cache: the first start after an install) [s]",
+                                   900.0)
     restart_policy: str = _doc("restart | stop: what a process death during a run leads to (sources always stop)",
                                "restart")
     max_restarts: int = _doc("restarts of one process within a run before the run stops instead", 3)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from daq.config import Config
+from daq.config.schema import SupervisorConfig
 from daq.wire import security
 from daq.wire.envelope import Message
 
@@ -163,6 +164,23 @@ class ProcessInfo:
             "restarts": self.restarts_in_run,
             "exit_code": self.popen.returncode if self.popen and self.popen.poll() is not None else None,
         }
+
+
+def not_ready(infos: Iterable[ProcessInfo]) -> tuple[list[str], list[str]]:
+    """The processes not heard from yet, and those still compiling their kernels (``warming``)."""
+    infos = list(infos)
+    return ([p.name for p in infos if not p.last_seen],
+            [p.name for p in infos if p.last_seen and p.heartbeat.get("state") == "warming"])
+
+
+def silence_allowed(sup: SupervisorConfig, state: str | None) -> float:
+    """How long a process in this state may be silent before it counts as hung: a warming process
+    compiles (``warmup_timeout_s``), a starting one configures a device (``startup_timeout_s``)."""
+    if state == "warming":
+        return max(sup.warmup_timeout_s, sup.heartbeat_timeout_s)
+    if state == "starting":
+        return max(sup.startup_timeout_s, sup.heartbeat_timeout_s)
+    return sup.heartbeat_timeout_s
 
 
 def wait_for_exit(procs: Iterable[ProcessInfo], timeout_s: float) -> None:

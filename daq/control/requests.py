@@ -1,13 +1,45 @@
 """The supervisor's answers to run-control requests (``status``, ``start``, ``stop``, ``reset``,
-``shutdown``, ``ack``), once the request has passed the control-role check."""
+``shutdown``, ``ack``), and the control-role check before them."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
+import zmq
+
 from daq.control.alarm_log import check_ack_request
+from daq.control.client import CONTROL_COMMANDS, reply_frames
 from daq.control.processes import SupervisorError
 from daq.control.run_state import TransitionError
+from daq.wire import security, transport
+from daq.wire.envelope import EnvelopeError
+
+log = logging.getLogger("daq.control.supervisor")
+
+
+def serve(sup: Any) -> None:
+    """Answer one waiting request on the supervisor's control socket, if there is one: control
+    commands need the control token or a control key; a malformed request is counted and answered."""
+    try:
+        req = transport.recv(sup.control, zmq.NOBLOCK)
+    except zmq.Again:
+        return
+    except EnvelopeError as exc:
+        sup.malformed["control"] += 1
+        sup.control.send_multipart(reply_frames({"ok": False, "error": f"malformed request: {exc}"}))
+        return
+    cmd = req.meta.get("cmd")
+    authorised = (secrets.compare_digest(str(req.meta.get("token", "")), sup.token)
+                  or security.is_control(req.user_id))
+    if cmd in CONTROL_COMMANDS and not authorised:
+        sup.control.send_multipart(reply_frames(
+            {"ok": False, "error": f"not authorised to {cmd}: the request has neither the control token "
+                                   "nor a control key (viewer role)"}))
+        log.warning("refused %r without a valid control token", cmd)
+        return
+    sup.control.send_multipart(reply_frames(answer(sup, cmd, req.meta)))
 
 
 def answer(sup: Any, cmd: Any, meta: dict[str, Any]) -> dict[str, Any]:

@@ -40,12 +40,12 @@ from daq.config import SOURCES, Config
 from daq.control import processes as procs
 from daq.control import requests, run_numbers
 from daq.control.alarm_log import AlarmLog, AlarmPublisher
-from daq.control.client import CONTROL_COMMANDS, TOKEN_FILE, reply_frames
+from daq.control.client import TOKEN_FILE
 from daq.control.processes import ProcessInfo, SupervisorError, check_run_params, freeze, wait_for_exit
 from daq.control.run_state import RunState, RunStateMachine
 from daq.hardware.protocols import RunParameters
 from daq.runfile import RunFileError, check_free_space
-from daq.wire import ownership, security, transport
+from daq.wire import ownership, transport
 from daq.wire.envelope import EnvelopeError, Message
 
 log = logging.getLogger(__name__)
@@ -182,15 +182,24 @@ class Supervisor:
                 and name not in SOURCES and count < self.cfg.supervisor.max_restarts)
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.cfg.supervisor.startup_timeout_s
+        """Wait until every process is ready: each must say it is alive within ``startup_timeout_s``
+        and may then spend up to ``warmup_timeout_s`` compiling its kernels (state ``warming``)."""
+        sup, started, warned = self.cfg.supervisor, time.monotonic(), False
         while self.state is RunState.LAUNCHING:
             self.poll(0.1)
-            if all(p.last_seen for p in self.procs.values()):
+            silent, warming = procs.not_ready(self.procs.values())
+            waited = time.monotonic() - started
+            if not silent and not warming:
                 self.fsm.fire("ready")
-                return
-            if time.monotonic() > deadline:
-                silent = [n for n, p in self.procs.items() if not p.last_seen]
-                self._fail(f"processes did not report within {self.cfg.supervisor.startup_timeout_s} s: {silent}")
+            elif silent and waited > sup.startup_timeout_s:
+                self._fail(f"processes did not report within {sup.startup_timeout_s} s: {silent}")
+            elif warming and waited > sup.warmup_timeout_s:
+                self._fail(f"processes still compiling their kernels after {sup.warmup_timeout_s} s "
+                           f"(supervisor.warmup_timeout_s): {warming}")
+            elif warming and not warned and waited > 10.0:
+                warned = True
+                log.warning("supervisor: %s compiling kernels (a cold numba cache); waiting up to %g s",
+                            ", ".join(warming), sup.warmup_timeout_s)
         if self.state is RunState.ERROR:
             raise SupervisorError(self.error or "launch failed")
 
@@ -293,7 +302,7 @@ class Supervisor:
         if self.status_in in events:
             self._drain_status()
         if self.control in events:
-            self._serve_control()
+            requests.serve(self)
         self._check_health()
         if time.monotonic() >= self._next_tick:  # the processes time out on a silent supervisor
             self._send("tick")
@@ -398,8 +407,7 @@ class Supervisor:
                 code = info.popen.returncode if info.popen else None
                 reason = f"process {name} died (exit code {code}); see {self.log_dir / (name + '.log')}"
             elif (self.state is not RunState.LAUNCHING and info.last_seen
-                  and now - info.last_seen > (sup.startup_timeout_s if info.heartbeat.get("state") == "starting"
-                                              else sup.heartbeat_timeout_s)):
+                  and now - info.last_seen > procs.silence_allowed(sup, info.heartbeat.get("state"))):
                 reason = f"process {name} stopped heartbeating ({now - info.last_seen:.1f} s): hung, killed"
                 assert info.popen is not None
                 info.popen.kill()
@@ -436,27 +444,6 @@ class Supervisor:
             "catalogue": self.catalogue.status() if hasattr(self, "catalogue") else None,
             "processes": [p.status() for p in self.procs.values()],
         }
-
-    def _serve_control(self) -> None:
-        try:
-            req = transport.recv(self.control, zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        except EnvelopeError as exc:
-            self.malformed["control"] += 1
-            self.control.send_multipart(reply_frames({"ok": False, "error": f"malformed request: {exc}"}))
-            return
-        cmd = req.meta.get("cmd")
-        authorised = (secrets.compare_digest(str(req.meta.get("token", "")), self.token)
-                      or security.is_control(req.user_id))
-        if cmd in CONTROL_COMMANDS and not authorised:
-            self.control.send_multipart(reply_frames(
-                {"ok": False, "error": f"not authorised to {cmd}: the request has neither the control token "
-                                       "nor a control key (viewer role)"}))
-            log.warning("refused %r without a valid control token", cmd)
-            return
-        reply = requests.answer(self, cmd, req.meta)
-        self.control.send_multipart(reply_frames(reply))
 
     shutdown_requested = False
 

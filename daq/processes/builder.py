@@ -49,13 +49,13 @@ class EventBuilder(Node):
         self.out = transport.push(self.ctx, cfg.endpoints.events, hwm)
         self.window_ns = cfg.beam.match_window_ns
         self.n_samples = cfg.digitizer.n_samples
-        # compile (or load from cache) the kernels now, not on the first data: a JIT pause
-        # in the data path would stop the heartbeats
-        FeatureExtraction(cfg).warm()
         self.carry: SpeCalibration | None = None  # the previous run's end calibration
         self.sor_calibration: dict[int, SpeCalibration | None] = {}  # by run number, from the start of run
         self.run_dir = Path(cfg.run.directory)
         self._reset()
+
+    def warm_up(self) -> None:
+        FeatureExtraction(self.cfg).warm()
 
     def _reset(self) -> None:
         self.pending: list[Message] = []

@@ -136,6 +136,15 @@ class Node:
         """Called every loop turn (sources read their device here). Return True when more work
         is waiting (a full batch was read): the next turn then does not wait on the poller."""
 
+    def warm_up(self) -> None:
+        """Compile (or load from the numba cache) the kernels before the first data.
+
+        Called by :meth:`run_forever` after a heartbeat in state ``warming``: a cold cache
+        (the first start after an install, several processes compiling at once on a loaded
+        host) may take minutes, which the supervisor allows (``supervisor.warmup_timeout_s``)
+        for a process that has said it is warming; a JIT pause inside a run would instead
+        outlast the heartbeat timeout."""
+
     def on_exit(self) -> None:
         """The process is about to exit."""
 
@@ -308,6 +317,11 @@ class Node:
         inputs = self.inputs()
         for sock in inputs:
             poller.register(sock, zmq.POLLIN)
+        self.state = "warming"
+        self.heartbeat(force=True)
+        self.warm_up()
+        self.state = "idle"
+        self.last_supervisor = time.monotonic()  # its ticks of the warm-up wait in the socket
         self.heartbeat(force=True)
         busy = False
         try:

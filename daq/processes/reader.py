@@ -52,15 +52,17 @@ class DigitizerReader(Node):
         super().__init__(cfg)
         self.out = transport.push(self.ctx, cfg.endpoints.records, cfg.endpoints.lossless_hwm)
         self.device: DigitizerBackend | None = None
-        self.backend_class = type(registry.digitizer(cfg))  # import (and JIT-load) before the first heartbeat
-        warm_up = getattr(self.backend_class, "warm_up", None)
-        if warm_up is not None:
-            warm_up(cfg)
+        self.backend_class = type(registry.digitizer(cfg))  # the backend's module, imported
         self.pending: list[RecordBatch] = []
         self.pending_since = 0.0
         self.read = 0
         self.lost = 0
         self.last_trigger_time = 0
+
+    def warm_up(self) -> None:
+        warm_up = getattr(self.backend_class, "warm_up", None)  # a simulator's kernels, a library's load
+        if warm_up is not None:
+            warm_up(self.cfg)
 
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
         self.device = self.backend_class()

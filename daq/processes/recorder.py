@@ -67,9 +67,9 @@ class Recorder(Node):
                                        cfg.endpoints.max_data_bytes)
         self.writer: RunFileWriter | None = None
         self._zero()
-        # compile (or load from cache) the raw-chunk encoder now, not on the first chunk: a JIT pause
-        # inside a run outlasts the heartbeat timeout
-        raw_codecs.warm(cfg.recorder.compression)
+
+    def warm_up(self) -> None:
+        raw_codecs.warm(self.cfg.recorder.compression)  # the raw-chunk encoder
 
     def _zero(self) -> None:
         self.recorded = 0

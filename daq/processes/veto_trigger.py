@@ -28,6 +28,8 @@ class VetoTrigger(Node):
         self.events = transport.pull(self.ctx, cfg.endpoints.events, hwm, "events", cfg.endpoints.max_data_bytes)
         self.out = transport.push(self.ctx, cfg.endpoints.vetoed, hwm)
         self.veto_hits = VetoHits(cfg)
+
+    def warm_up(self) -> None:
         self.veto_hits.warm()
 
     def inputs(self) -> list[zmq.Socket]:

@@ -105,6 +105,7 @@ IMPOSSIBLE = {
     # 0.2 s is shorter than the 0.5 s heartbeat period: every process would be declared hung
     "supervisor.heartbeat_timeout_s": [("heartbeat_timeout_s", "0.0"), ("heartbeat_timeout_s", "0.2")],
     "supervisor.startup_timeout_s": [("startup_timeout_s", "0.0")],
+    "supervisor.warmup_timeout_s": [("warmup_timeout_s", "-1.0")],
     "supervisor.stop_timeout_s": [("stop_timeout_s", "-1.0")],
     "run.batch_max_latency_s": [("batch_max_latency_s", "-1.0")],
     "beam.match_window_ns": [("match_window_ns", "-5"), ("match_window_ns", "9000000")],  # > half the 16.7 ms period

@@ -1,0 +1,50 @@
+"""A cold numba cache (the first start after an install) on a loaded host: compiling the kernels may
+take longer than ``startup_timeout_s``. A process says it is ``warming`` first, so the supervisor
+waits for it up to ``warmup_timeout_s``, and names it when even that is exceeded.
+
+Each test compiles into an empty ``NUMBA_CACHE_DIR`` of its own, as a fresh install does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def sevens_daq(cfg_path: str, run_dir: Path, cache: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-m", "daq.cli", "daq", "--simulate", "--duration", "1", "--config",
+                           cfg_path, "--run-dir", str(run_dir), "--json"], capture_output=True, text=True,
+                          timeout=280, cwd=REPO, env=env)
+
+
+def test_a_process_past_its_warmup_timeout_is_named(tmp_path: Path, make_config) -> None:
+    cfg = make_config(supervisor={"startup_timeout_s": 30.0, "warmup_timeout_s": 0.5})
+    proc = sevens_daq(cfg.path, tmp_path / "runs", tmp_path / "cache")
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("sevens: error: processes still compiling their kernels after 0.5 s "
+                           "(supervisor.warmup_timeout_s): ["), last  # the ones warming then
+    named = last.rsplit("[", 1)[1].rstrip("]").replace("'", "").split(", ")
+    assert set(named) <= {"reader", "beam", "builder", "veto", "cuts", "recorder"} and named, last
+    assert not list((tmp_path / "runs").glob("run_*.h5"))  # no run was started
+
+
+def test_compiling_longer_than_the_startup_timeout_is_waited_for(tmp_path: Path, make_config) -> None:
+    # every process says it is alive within 5 s; the cold compile alone takes ~25 s of CPU here
+    cfg = make_config(supervisor={"startup_timeout_s": 5.0})
+    proc = sevens_daq(cfg.path, tmp_path / "runs", tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert summary["exit_status"] == "ok" and summary["triggers"]["lost"] == 0
+    assert summary["triggers"]["recorded"] == summary["triggers"]["generated"] > 0
+    assert list((tmp_path / "cache").rglob("*.nbi"))  # it really compiled into the empty cache
+    assert "compiling kernels (a cold numba cache)" in proc.stderr
