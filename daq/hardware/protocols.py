@@ -68,7 +68,8 @@ class DigitizerBackend(Protocol):
         """Arm: records start arriving."""
 
     def fetch(self, max_records: int, timeout_s: float) -> RecordBatch:
-        """Up to ``max_records`` records; waits at most ``timeout_s`` for the first."""
+        """Up to ``max_records`` records; waits at most ``timeout_s`` for the first. The batch's arrays
+        are the caller's: the device never writes into them again (the reader sends them as they are)."""
 
     @property
     def exhausted(self) -> bool:
