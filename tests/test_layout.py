@@ -37,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "daq.processes": BASE | {"daq.stages", "daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops"},
     "daq.catalogue": BASE | {"daq.runfile"},
     "daq.cluster": BASE | {"daq.stages", "daq.kernels", "daq.processes", "daq.replay", "daq.runfile", "daq.hardware",
-                           "analysis"},
+                           "daq.ops", "analysis"},
     "daq.control": BASE | {"daq.kernels", "daq.runfile", "daq.wire", "daq.hardware", "daq.ops", "daq.catalogue"},
     "analysis": BASE | {"daq.runfile", "daq.catalogue"},
     "simulators": BASE | {"daq.hardware", "analysis"},

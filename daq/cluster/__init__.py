@@ -9,6 +9,6 @@ task, from the replay devices), ``toys`` (one fit toy as a pure function of its 
 docs/reprocessing.md.
 
 May import: ``daq.stages``, ``daq.kernels``, ``daq.processes`` (the reader's and recorder's array
-layouts), ``daq.replay``, ``daq.runfile``, ``daq.hardware``, ``analysis``, ``daq.dtypes``,
+layouts), ``daq.replay``, ``daq.runfile``, ``daq.hardware``, ``daq.ops`` (the heap), ``analysis``, ``daq.dtypes``,
 ``daq.config``; dask.distributed (and dask-jobqueue, lazily). Never the CLI, the control package or the GUI.
 """

@@ -27,6 +27,7 @@ from daq import config as config_mod
 from daq.cluster import numba_cache
 from daq.cluster.chain import StageChain
 from daq.hardware.protocols import RunParameters
+from daq.ops import heap
 from daq.replay.inputs import mark_damaged_input, stop_report_path
 from daq.replay.sources import MAX_SPEED, ReplayBeam, ReplayDigitizer, recorded_start_calibration
 from daq.runfile import open_run, run_file_path
@@ -69,6 +70,7 @@ def reprocess_run(job: RunJob) -> dict[str, Any]:
     cfg = config_mod.with_overrides(config_mod.parse(job.config_text, job.config_name),
                                     {"replay": {"files": list(job.files)}})
     numba_cache.warm_once(cfg)
+    heap.serve_blocks_from_heap()  # a Dask worker's malloc settings mmap every block afresh
     work = Path(tempfile.mkdtemp(prefix=f".reprocess-{job.run_number:06d}-", dir=out_dir))
     try:
         devices_cfg = config_mod.with_overrides(cfg, {"run": {"directory": str(work)}})
@@ -99,6 +101,7 @@ def reprocess_run(job: RunJob) -> dict[str, Any]:
                 "cpu_s": round(time.thread_time() - cpu0, 3)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        heap.release_free_memory()  # a worker lives on between tasks
 
 
 def _worker_name() -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -42,3 +43,33 @@ def test_freed_pages_between_live_blocks_go_back_to_the_system() -> None:
     freed_mb = 392 * 500_000 / 2**20
     assert out["released"] is True
     assert out["before"] - out["after"] > 0.8 * freed_mb, out
+
+
+BLOCKS = """
+import json, resource, sys
+import numpy as np
+from daq.ops.heap import serve_blocks_from_heap
+
+if sys.argv[1] == "heap":
+    assert serve_blocks_from_heap()
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(200):  # what a reprocessing task does per block of records: a fresh 4.5 MB array, filled
+    a = np.empty(4_500_000, np.uint8)
+    a.fill(1)
+    del a
+print(json.dumps({"faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}))
+"""
+
+
+def test_a_dask_workers_malloc_setting_no_longer_maps_every_block_afresh() -> None:
+    """Under MALLOC_TRIM_THRESHOLD_=65536 (a Dask nanny's default) each 4.5 MB block is mmapped and
+    faulted in again (~1100 pages each); served from the heap, the pages are faulted in once."""
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    faults = {}
+    for mode in ("env", "heap"):
+        out = subprocess.run([sys.executable, "-c", BLOCKS, mode], capture_output=True, text=True, check=True,
+                             env=env).stdout
+        faults[mode] = json.loads(out)["faults"]
+    pages_per_block = 4_500_000 // 4096
+    assert faults["env"] > 100 * pages_per_block  # the cost this guards against is real here
+    assert faults["heap"] < 5 * pages_per_block
