@@ -29,6 +29,7 @@ from .datafiles import ObservedData
 from .fit import FitOutcome, minimise
 from .likelihood import NormalPull, OnOffBins, PoissonBins
 from .model import FitModel
+from .scanpoints import PointMapper, point_value, serial_points
 from .steady_state import OFF_WINDOWS
 
 #: 2 Delta NLL levels of the 1, 2, 3 sigma intervals of one parameter.
@@ -173,11 +174,9 @@ def impacts(best: FitOutcome) -> list[dict[str, Any]]:
 # --- profile scan -------------------------------------------------------------------
 def scan_point(best: FitOutcome, name: str, value: float) -> float:
     """2 Delta NLL of the profile likelihood at ``name = value``: one minimisation started from
-    the best fit, so the result depends only on (best fit, point) and points can run anywhere."""
-    fit = minimise(best.model, fixed={name: float(value)}, start=best.values, hesse=False, strategy=0)
-    if not fit.converged:
-        return float("nan")
-    return max(2.0 * (fit.fval - best.fval), 0.0)
+    the best fit, so the result depends only on (best fit, point) and points can run anywhere
+    (:mod:`analysis.scanpoints`)."""
+    return point_value(best.model, name, value, best.values, best.fval)
 
 
 def scan_grid(best: FitOutcome, name: str, err_hi: float, points: int = 50) -> NDArray:
@@ -187,9 +186,11 @@ def scan_grid(best: FitOutcome, name: str, err_hi: float, points: int = 50) -> N
     return np.linspace(0.0, hi, points)
 
 
-def profile_scan(best: FitOutcome, name: str, grid: Sequence[float]) -> NDArray[np.float64]:
-    """``scan_point`` at every grid value (unclipped)."""
-    return np.array([scan_point(best, name, v) for v in grid])
+def profile_scan(best: FitOutcome, name: str, grid: Sequence[float],
+                 points: PointMapper | None = None) -> NDArray[np.float64]:
+    """``scan_point`` at every grid value (unclipped), by ``points`` (default: one after the other here)."""
+    points = points or serial_points(best.model)
+    return np.array(points(None, name, [float(v) for v in grid], dict(best.values), float(best.fval)))
 
 
 def crossings(grid: Sequence[float], values: Sequence[float], centre: float) -> dict[str, list[float | None]]:

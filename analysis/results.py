@@ -19,12 +19,13 @@ from .counting import CountingResult, counting_analysis
 from .datafiles import ObservedData
 from .dataset import DatasetSpec
 from .diagnostics import crossings, expected_significance, impacts, profile_scan, scan_grid, window_chi2
-from .fit import FitOutcome, minimise, minos_interval, profile, significance
+from .fit import FitOutcome, minimise, minos_interval, significance
 from .flux import COMPONENTS
 from .formfactor import FORM_FACTORS
 from .model import FitModel
 from .nsi import nue_rate_ratio
-from .signal import Flavored, NueStrength
+from .scanpoints import PointMapper, hypothesis_model, serial_points
+from .signal import Flavored
 from .steady_state import OFF_RATIO
 from .xsec import COUPLINGS, flux_averaged_cross_section, weak_charge
 
@@ -118,13 +119,14 @@ class NsiScan:
 
 
 def nsi_scan(best: FitOutcome, counting: CountingResult, sm_components: dict[str, float],
-             n_grid: int = 161, span: float = 1.0) -> NsiScan:
+             n_grid: int = 161, span: float = 1.0, points: PointMapper | None = None) -> NsiScan:
     """Delta chi^2 over (eps^uV_ee, eps^dV_ee) from the fit (profiling all nuisances
-    along the nu_e rate) and from the counting chi^2 of the seeds."""
-    model = best.model.with_hypothesis(NueStrength(len(best.model.cevns.nuclides)))
+    along the nu_e rate: the points of ``points``, by default here) and from the counting chi^2 of the seeds."""
+    model = hypothesis_model(best.model, "nue")
     nue = minimise(model, start={**best.values, "mu_nue": 1.0}, hesse=False)
     grid = np.concatenate([np.arange(0.0, 2.0, 0.1), np.arange(2.0, 8.01, 0.5)])
-    dchi2 = profile(nue, "mu_nue", grid)
+    points = points or serial_points(best.model)
+    dchi2 = np.array(points("nue", "mu_nue", [float(g) for g in grid], dict(nue.values), float(nue.fval)))
     eps = np.linspace(-span, span, n_grid)
     eu, ed = np.meshgrid(eps, eps)
     nuclei = [(n.Z, n.N) for n in model.cevns.nuclides]
@@ -229,8 +231,9 @@ def predict_report(spec: DatasetSpec, observed: ObservedData, model: FitModel | 
 
 
 def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
-            profile_points: int = 50, with_impacts: bool = True) -> AnalysisResult:
-    """The full set of results for ``sevens fit``."""
+            profile_points: int = 50, with_impacts: bool = True, points: PointMapper | None = None) -> AnalysisResult:
+    """The full set of results for ``sevens fit``; the profile-scan and NSI points by ``points``
+    (default: one after the other in this process; :mod:`daq.cluster.scans` fans them out)."""
     model = FitModel(spec, observed)
     best = minimise(model)
     note = fit_note(best, observed)
@@ -250,7 +253,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     xs = cross_sections_sm(model)
     flavored = minimise(model.with_hypothesis(Flavored(len(model.cevns.nuclides))), start=best.values)
     grid = scan_grid(best, "mu", mu_hi, profile_points)
-    prof = profile_scan(best, "mu", grid) if best.converged else np.full(grid.size, np.nan)
+    prof = profile_scan(best, "mu", grid, points) if best.converged else np.full(grid.size, np.nan)
     asimov = expected_significance(best) if best.converged else {"z": float("nan"), "error": float("nan")}
     windows = window_chi2(best) if best.has_covariance else {}
     sin2 = sin2_from_strength(mu, model)
@@ -302,7 +305,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     }
     nsi = None
     if with_nsi and best.converged:
-        nsi = nsi_scan(best, counting, comps)
+        nsi = nsi_scan(best, counting, comps, points=points)
         axis = len(nsi.eps_u) // 2
         summary["nsi"] = {
             "cl": 0.90, "delta_chi2": DCHI2_90_2D,

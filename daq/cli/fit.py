@@ -7,9 +7,11 @@ not valid (no minimum, or no covariance from HESSE) prints what it could and exi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,24 @@ def _load(args: argparse.Namespace):
     return spec, load_observed(spec)
 
 
+@contextlib.contextmanager
+def _scan_points_on(scheduler: str | None, workers: int, spec: Any, observed: Any) -> Iterator[Any]:
+    """A point mapper on the chosen cluster (None: the points run here, one after the other)."""
+    if scheduler in (None, "serial"):
+        yield None
+        return
+    from daq.cluster import client as cluster_client
+    from daq.cluster.scans import ClusterPoints
+
+    stack = contextlib.ExitStack()
+    try:
+        c = stack.enter_context(cluster_client.open_client(scheduler, workers))
+    except cluster_client.ClusterError as exc:  # the cluster only: the fit's own errors pass
+        raise UsageError(f"--scheduler: {exc}") from None
+    with stack:
+        yield ClusterPoints(c, spec, observed)
+
+
 def _num(value: Any, fmt: str) -> str:
     """``value`` formatted, or n/a when it is missing or not finite (an error HESSE could not give)."""
     if value is None or not np.isfinite(value):
@@ -97,15 +117,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
         from daq.cli.toys import cmd_toys
 
         return cmd_toys(args)
+    if args.scheduler not in (None, "serial"):  # before the dataset is read: a typo fails at once
+        from daq.cluster.client import check_scheduler
+
+        try:
+            check_scheduler(args.scheduler)
+        except ValueError as exc:
+            raise UsageError(f"--scheduler: {exc}") from None
     start = time.perf_counter()
     try:
         spec, observed = _load(args)
-        result = analyse(spec, observed, with_nsi=not args.no_nsi, profile_points=args.scan_points,
-                         with_impacts=not args.no_impacts)
+        with _scan_points_on(args.scheduler, args.workers, spec, observed) as points:
+            result = analyse(spec, observed, with_nsi=not args.no_nsi, profile_points=args.scan_points,
+                             with_impacts=not args.no_impacts, points=points)
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
     s = result.summary
     s["fit_seconds"] = time.perf_counter() - start
+    if points is not None:
+        s["scan_points_on"] = {"scheduler": args.scheduler, "tasks": points.tasks, "failed": points.failures}
+        for name, why in points.failures.items():
+            print(f"sevens fit: scan point {name}: failed twice: {why} (NaN in the scan)", file=sys.stderr)
     if args.plots:
         from analysis.plots import write_plots
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from daq.cli.common import UsageError
 
-SCHEDULER_HELP = ("serial = in this process; local = a LocalCluster (default); tcp://host:8786 = a running "
+SCHEDULER_HELP = ("serial = in this process; local = a LocalCluster; tcp://host:8786 = a running "
                   "scheduler; slurm, htcondor = jobs from the Dask jobqueue config (docs/reprocessing.md)")
 
 
@@ -58,7 +58,7 @@ def cmd_toys(args: argparse.Namespace) -> int:
     from analysis.schema import DatasetError
     from daq.cluster.client import check_scheduler
 
-    scheduler = args.scheduler
+    scheduler = args.scheduler or "local"
     if scheduler != "serial":
         try:
             check_scheduler(scheduler)
@@ -90,5 +90,7 @@ def add_options(f: argparse.ArgumentParser) -> None:
     f.add_argument("--toys", type=int, metavar="N", help="fit N toys drawn from the model instead of the data")
     f.add_argument("--seed", type=int, default=0, help="seed of the toy study; toy i draws from (seed, i) (0)")
     f.add_argument("--mu-true", type=float, default=1.0, help="signal strength the toys are drawn at (1)")
-    f.add_argument("--scheduler", default="local", metavar="serial|local|ADDRESS|slurm|htcondor", help=SCHEDULER_HELP)
+    f.add_argument("--scheduler", metavar="serial|local|ADDRESS|slurm|htcondor",
+                   help=SCHEDULER_HELP + ". Toys: default local. A fit: its profile-scan and NSI points go there "
+                        "(default serial)")
     f.add_argument("--workers", type=int, default=2, help="LocalCluster processes, or jobqueue jobs (2)")

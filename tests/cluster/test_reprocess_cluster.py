@@ -175,6 +175,25 @@ def test_toys_on_the_cluster_equal_the_serial_toys(local_client, coarse_dataset)
     assert len({r["n_cevns"] for r in serial["results"]}) == 4  # four different toys, not one four times
 
 
+def test_scan_and_nsi_points_on_the_cluster_equal_the_serial_ones(local_client, coarse_dataset):
+    """`sevens fit --scheduler`: every profile-scan and NSI point is a task; the numbers are the serial ones."""
+    from analysis.datafiles import load_observed
+    from analysis.dataset import read_dataset
+    from analysis.results import analyse
+    from daq.cluster.scans import ClusterPoints
+
+    spec = read_dataset(coarse_dataset, DATA_DIR)
+    observed = load_observed(spec)
+    serial = analyse(spec, observed, profile_points=6, with_impacts=False)
+    points = ClusterPoints(local_client, spec, observed)
+    cluster = analyse(spec, observed, profile_points=6, with_impacts=False, points=points)
+    assert points.failures == {} and points.tasks == 6 + 33  # 6 mu points, the 33 nu_e-strength points of the NSI
+    assert np.array_equal(cluster.profile_mu[1], serial.profile_mu[1])
+    assert np.all(np.isfinite(serial.profile_mu[1])) and serial.profile_mu[1][0] > 9.0  # mu = 0: > 3 sigma
+    assert np.array_equal(cluster.nsi.dchi2_fit, serial.nsi.dchi2_fit)
+    assert cluster.summary["profile_mu"] == serial.summary["profile_mu"]
+
+
 def cache_dirs() -> tuple[str, str]:
     from numba.core import config as numba_config
 

@@ -226,6 +226,8 @@ BAD_ARGUMENTS = {
                                                          r"number of seconds >= 0, got nan"),
     "fit: no dataset": (["fit", "no/such.toml"], r"^sevens: error: no/such\.toml: no such dataset file$"),
     "fit: a directory": (["fit", "."], r"^sevens: error: \.: cannot read dataset file: Is a directory$"),
+    "fit --scheduler": (["fit", str(REPO / "analysis" / "datasets" / "coherent-2018.toml"), "--scheduler", "nope"],
+                        r"^sevens: error: --scheduler: expected local, slurm, htcondor or a scheduler address"),
     "config: a directory": (["config", "--config", "."], r"^sevens: error: \.: cannot read config: Is a directory$"),
     "report: no file": (["report", "nope.h5"], r"^sevens: error: .*nope\.h5"),
     "keys below a file": (["keys", "generate", "a-file/keys"], r"^sevens: error: a-file/keys: cannot write CURVE keys: "
