@@ -323,7 +323,13 @@ def extract_features_reference(
                 i0 = max(0, int(scan.index[i_on]) - win.pre)
                 i1 = min(n, i0 + p.integration)
                 q, rise = integrate(x, i0, i1, pol, line)
-                row["onset_ns"] = round((scan.start[i_on] - r0) * p.sample_ns)
+                best = int(scan.index[i_on])
+                sig = np.concatenate([[0.0], pol * (x - line.at(np.arange(n))), [0.0]])  # zero outside the record
+                sum3 = sig[:-2] + sig[1:-1] + sig[2:]  # sum3[i]: samples i-1..i+1
+                back = np.arange(best - 1, max(0, best - win.length) - 1, -1)  # the samples before the maximum
+                below = np.flatnonzero(sum3[back] < 0.5 * sum3[best])
+                edge = best - (below[0] if below.size else back.size)  # at half the maximum's sum from there on
+                row["onset_ns"] = round((max(r0, edge) - r0) * p.sample_ns)
                 row["charge"], row["pe"] = q, q / spe_gain
                 row["n_peaks_int"] = np.count_nonzero((scan.index >= i0) & (scan.index < i1))
                 row["rise_0_10_ns"] = rise[0] * p.sample_ns
