@@ -33,7 +33,14 @@ from daq import config as config_mod
 from daq.cli.common import UsageError
 from daq.config import Config
 from daq.control import run_numbers
-from daq.replay.inputs import InputFile, gate_path, mark_damaged_input, scan_inputs, stop_report_path
+from daq.replay.inputs import (
+    InputFile,
+    gate_path,
+    mark_damaged_input,
+    mark_input_status,
+    scan_inputs,
+    stop_report_path,
+)
 from daq.replay.sources import MAX_SPEED
 from daq.runfile import RunFileError, open_run, run_files
 from daq.runfile.outputs import live_run_problem, mark_replay_dir, publish
@@ -256,6 +263,7 @@ def _run(infos: list[InputFile], files: list[Path], total: int, config_path: str
         if raw == "copy" else {}
     if problems:
         mark_damaged_input(recorded, problems)
+    mark_input_status(recorded, files[-1])
     final = out_dir / recorded.name
     publish(recorded, final)
     seconds += time.monotonic() - t_link  # the output is complete only once linked or copied

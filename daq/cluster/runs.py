@@ -28,7 +28,7 @@ from daq.cluster import numba_cache
 from daq.cluster.chain import StageChain
 from daq.hardware.protocols import RunParameters
 from daq.ops import heap
-from daq.replay.inputs import mark_damaged_input, stop_report_path
+from daq.replay.inputs import mark_damaged_input, mark_input_status, stop_report_path
 from daq.replay.sources import MAX_SPEED, ReplayBeam, ReplayDigitizer, recorded_start_calibration
 from daq.runfile import open_run, run_file_path
 from daq.runfile.outputs import publish
@@ -88,6 +88,7 @@ def reprocess_run(job: RunJob) -> dict[str, Any]:
         problems = json.loads(report.read_text()) if report.exists() else []
         if problems:
             mark_damaged_input(recorded, problems)
+        mark_input_status(recorded, Path(job.files[-1]))
         inputs = [Path(p) for p in job.files]
         linked = link_raw(recorded, [p for p in inputs if _readable(p)], final_dir=out_dir) \
             if job.raw == "link" else {}

@@ -44,13 +44,13 @@ from daq.control.client import TOKEN_FILE
 from daq.control.processes import ProcessInfo, SupervisorError, check_run_params, freeze, wait_for_exit
 from daq.control.run_state import RunState, RunStateMachine
 from daq.hardware.protocols import RunParameters
-from daq.runfile import RunFileError, check_free_space
+from daq.runfile import RUN_DIR_LOCK, RunFileError, check_free_space
 from daq.wire import ownership, transport
 from daq.wire.envelope import EnvelopeError, Message
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = ".sevens.lock"  # held by the one supervisor of a run directory
+LOCK_FILE = RUN_DIR_LOCK  # held by the one supervisor of a run directory
 LAUNCH_TOKEN_ENV = ownership.LAUNCH_TOKEN_ENV
 SUPERVISOR_PID_ENV = ownership.SUPERVISOR_PID_ENV
 TICK_S = 0.5  # the supervisor's own heartbeat to its processes (a "tick" command)

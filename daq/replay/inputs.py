@@ -29,7 +29,16 @@ import numpy as np
 
 from daq import dtypes
 from daq.hardware.protocols import LossRecord
-from daq.runfile import H5_ERRORS, RunFileError, missing_raw_sources, open_run, read_rows, readable_attrs
+from daq.runfile import (
+    H5_ERRORS,
+    RUNNING_STATUS,
+    RunFileError,
+    missing_raw_sources,
+    open_run,
+    read_rows,
+    readable_attrs,
+    recording_now,
+)
 from daq.runfile.tables import ReadFailure, by_name, check_fields, read_block
 
 log = logging.getLogger(__name__)
@@ -63,6 +72,11 @@ def scan_input(path: Path) -> InputFile:
 
     Raises RunFileError if it cannot be opened or holds no raw records."""
     with open_run(path) as f:
+        if str(f.attrs.get("exit_status", "")) == RUNNING_STATUS:
+            writer = recording_now(path)
+            if writer is not None:  # what is there now is an arbitrary part of the run
+                raise RunFileError(f"{path}: the run is still being recorded (exit_status {RUNNING_STATUS!r}; its "
+                                   f"run directory is held by {writer}); replay it after it has ended")
         try:
             for name in ("triggers", "raw/csi", "raw/veto", "beam"):
                 if name not in f:
@@ -365,3 +379,24 @@ def mark_damaged_input(path: Path, problems: list[dict[str, Any]]) -> None:
         lineage = json.loads(str(f.attrs["lineage"]))
         lineage["input_damage"] = [f"{p['file']}: {p['reason']}" for p in problems]
         f.attrs["lineage"] = json.dumps(lineage)
+
+
+def mark_input_status(path: Path, last_input: Path) -> None:
+    """A replay (or reprocessing) of a run that did not end ``ok`` does not say ``ok`` either: the run's
+    own status is its last (sub-run) file's, and a crash, an abort or a damaged input stays visible
+    in the output's exit status and lineage. (A run whose recorder was restarted ends ``ok`` in its
+    last sub-run file, with its earlier file still saying ``running``: that run is complete.)"""
+    try:
+        with open_run(last_input) as f:
+            status = str(f.attrs.get("exit_status", RUNNING_STATUS))
+    except RunFileError as exc:
+        status = f"unreadable ({exc})"
+    if status == "ok":
+        return
+    with h5py.File(path, "r+") as f:
+        if str(f.attrs["exit_status"]) == "ok":
+            f.attrs["exit_status"] = f"input not ok: {last_input.name} says {status!r}"
+        lineage = json.loads(str(f.attrs["lineage"]))
+        lineage["input_exit_status"] = status
+        f.attrs["lineage"] = json.dumps(lineage)
+

@@ -16,10 +16,13 @@ from daq.runfile.files import (
     CALIBRATION_RECORD,
     LAYOUT_VERSION,
     RAW,
+    RUN_DIR_LOCK,
+    RUNNING_STATUS,
     TABLES,
     RunFileError,
     missing_raw_sources,
     open_run,
+    recording_now,
     run_file_path,
     run_files,
     units_of,
@@ -30,7 +33,8 @@ from daq.runfile.writer import UNCLOSED, DiskFullError, RunFileWriter, check_fre
 
 __all__ = [
     "CALIBRATION_RECORD",
-    "H5_ERRORS", "LAYOUT_VERSION", "RAW", "TABLES", "UNCLOSED", "DiskFullError", "RunFileError", "RunFileWriter",
+    "H5_ERRORS", "LAYOUT_VERSION", "RAW", "RUN_DIR_LOCK", "RUNNING_STATUS", "TABLES", "UNCLOSED",
+    "DiskFullError", "RunFileError", "RunFileWriter",
     "check_free_space", "compression_options", "free_bytes", "missing_raw_sources", "open_run", "read_rows",
-    "readable_attrs", "run_file_path", "run_files", "units_of", "write_failure",
+    "readable_attrs", "recording_now", "run_file_path", "run_files", "units_of", "write_failure",
 ]

@@ -27,7 +27,9 @@ then still says ``running``. Final attributes are written after SWMR mode ends.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
+import os
 import re
 from pathlib import Path
 
@@ -62,6 +64,35 @@ class RunFileError(RuntimeError):
 
 #: the run directory's SPE calibration record (JSON: run_number, file, calibration), replaced at each end of run
 CALIBRATION_RECORD = Path("calibration") / "spe.json"
+
+
+#: a run file's exit_status until its recorder closes it (or a crash left it so)
+RUNNING_STATUS = "running"
+#: held (``flock``) by the one supervisor of a run directory for its whole life (daq.control.supervisor)
+RUN_DIR_LOCK = ".sevens.lock"
+
+
+def recording_now(path: str | Path) -> str | None:
+    """Who is writing the run directory of run file ``path`` right now ('pid N (command)'), or None:
+    its supervisor holds the directory's lock while it lives. A run file that says ``running`` in a
+    directory nobody holds was left by a crash."""
+    lock = Path(path).resolve().parent / RUN_DIR_LOCK
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            pid, _, cmd = lock.read_text().partition("\n")
+        except OSError:
+            pid, cmd = "", ""
+        cmd = " ".join(cmd.split()[1:4])  # the subcommand and its first arguments
+        return f"pid {pid.strip()} (sevens {cmd} ...)" if pid.strip() else "another process"
+    finally:
+        os.close(fd)  # also drops our shared lock
+    return None
 
 
 def run_file_path(run_dir: str | Path, run_number: int, sub_run: int = 0) -> Path:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import h5py
 
-from daq.runfile.files import SUB_RUN, RunFileError, _hdf5_library, open_run
+from daq.runfile.files import RUNNING_STATUS, SUB_RUN, RunFileError, _hdf5_library, open_run
 
 log = logging.getLogger(__name__)
 
-UNCLOSED_STATUS = "running"
+UNCLOSED_STATUS = RUNNING_STATUS
 
 
 def _open_clearing_flags(path: Path) -> h5py.File:
