@@ -1,18 +1,21 @@
 """The preset table of docs/reconstruction.md: calibrate and measure every preset of the issue-13 matrix.
 
-    .venv/bin/python benchmarks/reconstruction_table.py > table.jsonl      (a few minutes on one core)
+    .venv/bin/python benchmarks/reconstruction_table.py [--seeds 4] > table.jsonl      (minutes on one core)
     .venv/bin/python benchmarks/reconstruction_table.py --markdown table.jsonl   (the table of the docs)
 """
 import argparse
 import json
 import time
 
-COLUMNS = ("SPE gain / truth", "gain / truth after the signal records", "PE / (N f), N >= 10",
+import numpy as np
+
+COLUMNS = ("SPE gain / truth", "gain / truth over seeds: mean, rms", "gain / truth after the signal records",
+           "PE / (N f), N >= 10",
            "onset on deposit, N >= 8", "false afterglow rejection", "afterglow turn-on [true PE]", "SPE efficiency",
            "linear gate fired", "calibrated (L, pre, post, sep) [samples]")
 
 
-def measure() -> None:
+def measure(seeds: int) -> None:
     from daq import config
     from daq.cli import acceptance as A
     from simulators.presets import MATRIX, preset_config, preset_name
@@ -24,8 +27,11 @@ def measure() -> None:
         t = time.process_time()
         cal = A.calibrate(cfg, 6000)
         fig = A.measure(cfg, cal, 2000)
+        # the calibration's statistical scatter: the same preset calibrated on other records
+        others = [A.calibrate(cfg, 6000, seed=s).gain / cfg.simulation.spe_gain for s in range(2, seeds + 1)]
         window = [cal.window.length, cal.window.pre, cal.window.post, cal.window.separation]
-        row = {"preset": name, **fig.__dict__, "window": window, "spread": cal.spread,
+        row = {"preset": name, **fig.__dict__, "gain_seeds": [fig.gain_ratio, *others], "window": window,
+               "spread": cal.spread,
                "cpu_s": round(time.process_time() - t, 1)}
         print(json.dumps(row), flush=True)
 
@@ -35,7 +41,9 @@ def markdown(path: str) -> None:
     print("| preset (SPE / noise ADC / slope ADC) | " + " | ".join(COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
     for r in rows:
-        cells = [f"{r['gain_ratio']:.3f}", f"{r.get('gain_ratio_end', float('nan')):.3f}",
+        seeds = np.array(r.get("gain_seeds", [r["gain_ratio"]]))
+        cells = [f"{r['gain_ratio']:.3f}", f"{seeds.mean():.3f}, {seeds.std():.3f} ({seeds.size})",
+                 f"{r.get('gain_ratio_end', float('nan')):.3f}",
                  f"{r['pe_ratio']:.3f} +- {r['pe_ratio_err']:.3f}", f"{r['onset_purity']:.3f}",
                  f"{r['false_afterglow']:.4f}", f"{r['afterglow_turn_on']:.2f}", f"{r['spe_efficiency']:.3f}",
                  f"{r.get('linear_gate_fired', float('nan')):.4f}", "(" + ", ".join(str(v) for v in r["window"]) + ")"]
@@ -45,8 +53,9 @@ def markdown(path: str) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--markdown", metavar="TABLE.jsonl", help="print the docs table from a saved measurement")
+    ap.add_argument("--seeds", type=int, default=4, help="calibrations per preset for the gain's scatter (default 4)")
     args = ap.parse_args()
     if args.markdown:
         markdown(args.markdown)
     else:
-        measure()
+        measure(args.seeds)

@@ -51,14 +51,20 @@ def run_extraction(extraction: FeatureExtraction, batch, step: int = 256) -> tup
     return np.concatenate(out_f), np.concatenate(out_p)
 
 
+def run_statistics(cfg: Config, gain_peaks: int = 30000, injection_windows: int = 128) -> Config:
+    """``cfg`` with the calibration statistics of a run's minutes in fewer records: ``gain_peaks`` data peaks
+    kept, ``injection_windows`` injected pretraces per block (128: every quiet one), so that the response
+    reaches its configured size (``features.spe_response_injections``) within a few thousand records."""
+    return with_overrides(cfg, {"features": {"spe_gain_peaks": gain_peaks, "spe_injection_windows": injection_windows}})
+
+
 def calibrate(cfg: Config, n_records: int = 4000, seed: int = 1, gain_peaks: int = 30000) -> SpeCalibration:
     """The SPE calibration reached on ``n_records`` noise-and-dark-count records of ``cfg``'s simulation.
 
-    What a run reaches after minutes, in fewer records: every data peak is kept (``gain_peaks``), and four
-    times the injections per block (``features.spe_injection_windows`` 32), whose statistics a run collects
-    over ``features.spe_response_injections`` (the gain's precision is the response's)."""
-    cfg = with_overrides(cfg, {"features": {"spe_gain_peaks": gain_peaks, "spe_injection_windows": 32,
-                                            "spe_response_injections": 10**6}})
+    What a run reaches after minutes, in fewer records (:func:`run_statistics`): every data peak is kept
+    (``gain_peaks``), and every quiet pretrace is injected, so that the response reaches the size a run's
+    has, ``features.spe_response_injections`` (the gain's precision is the response's)."""
+    cfg = run_statistics(cfg, gain_peaks)
     batch = Injector(cfg).records(n_records, seed, n_pe=0, dark_rate_hz=CAL_DARK_HZ)
     extraction = FeatureExtraction(cfg)
     run_extraction(extraction, batch)
@@ -100,7 +106,9 @@ def measure(cfg: Config, calibration: SpeCalibration, n_records: int = 2000, see
     rng = np.random.default_rng([seed, 7])
     n_pe = rng.choice([8, 10, 12, 15, 20], (n_records, 2))
     batch = signal_records(cfg, n_records, n_pe, seed, 10**6, pretrace_pe=1.5)
-    extraction = FeatureExtraction(cfg, calibration)
+    # the running calibration refits on these records once its response holds as many injections as the
+    # calibration's (every quiet pretrace injected: the statistics of a run's minutes in 2000 records)
+    extraction = FeatureExtraction(run_statistics(cfg), calibration)
     feats, _ = run_extraction(extraction, batch)
     truth = window_truth(feats, batch.truth)
     pre_ns = calibration.window.pre * cfg.digitizer.sample_ns

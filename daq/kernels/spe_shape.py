@@ -4,11 +4,16 @@
   ``TEMPLATE_BEFORE`` samples before their maximum to ``TEMPLATE_AFTER`` after, first aligned on the
   maximum sample, then (with a first template) on the best correlation with it: divided by the number
   of peaks it is the mean SPE pulse (noise averages out).
-* :func:`derive_window` turns a template into the :class:`~daq.kernels.features.SpeWindow`: the boxcar
-  length of best signal to noise for white noise (``max_k sum(t[k:k+L]) / sqrt(L)``), the charge window
-  that holds ``1 - 2 * WINDOW_LOSS`` of the template's charge (``WINDOW_LOSS`` cut at each end), and the
-  separation: the filter length plus the samples the pulse takes to fall to ``SEPARATION_LEVEL`` of its
-  maximum after it.
+* :func:`pulse_model` takes the noise out of a template: its pedestal subtracted, kept where it is
+  significant, an exponential continuation of its tail beyond (the far tail of a sum of N noisy pulses
+  carries as much noise as the 0.4 % of charge a window end is set by: the window end on the raw sum
+  wandered between 20 and 90 samples at 1.2 ADC of noise).
+* :func:`derive_window` turns a template into the :class:`~daq.kernels.features.SpeWindow`, on its pulse
+  model: the boxcar length of best signal to noise for white noise (``max_k sum(t[k:k+L]) / sqrt(L)``),
+  the charge window that holds ``1 - 2 * WINDOW_LOSS`` of the pulse's charge (``WINDOW_LOSS`` cut at each
+  end), and the separation: the filter length plus the samples the pulse takes to fall to
+  ``SEPARATION_LEVEL`` of its maximum after it. :func:`window_still_fits` says whether a window in use is
+  still right for a new template.
 * :func:`inject_pulses` adds pulses of the template to int8 records (the copy the gain calibration
   measures the peak finder's SPE response on, :mod:`daq.stages.calibration`).
 """
@@ -26,6 +31,11 @@ WINDOW_LOSS = 0.004
 SEPARATION_LEVEL = 0.2
 MAX_FILTER = 32
 ALIGN_SHIFT = 4
+PEDESTAL_SAMPLES = 32  # the template's last samples: no pulse left, the baseline bias under the peaks
+SIGNIFICANCE = 3.0  # the mean pulse is kept where it is this many rms of its sum's noise above the pedestal
+SMOOTH = 4  # ... its end taken on means of this many samples
+KEEP_LONGER = 0.1  # a window in use is kept for a new mean pulse if it is at most this much longer ...
+KEEP_SNR = 0.02  # ... and its filter's signal to noise this close to the best (window_still_fits)
 
 _jit = numba.njit(cache=True, nogil=True)
 
@@ -65,11 +75,52 @@ def accumulate_template(csi: np.ndarray, records: np.ndarray, index: np.ndarray,
             out[j] += polarity * (x[i] - (b0[m] + slope[m] * (i - anchor[m])))
 
 
+def pulse_model(template: np.ndarray) -> tuple[np.ndarray, float]:
+    """The mean SPE pulse without the noise of its sum: ``template`` (aligned as :func:`accumulate_template`,
+    any normalisation) minus its pedestal (the mean of the last ``PEDESTAL_SAMPLES``: the baseline's bias
+    under the peaks), kept where it is significant (the contiguous samples around the maximum above
+    ``SIGNIFICANCE`` times the rms of those last samples, the end taken on ``SMOOTH``-sample means), zero
+    before, and after it the exponential continuation of its last part (the pulse below half its maximum,
+    fitted on sums); with the sum of that continuation beyond the template's end. Assumptions: the pulse has
+    ended ``PEDESTAL_SAMPLES`` before the template does (an exponential tail of up to ~30 ns with 2 ns
+    samples leaves < 0.1 % of its charge in the pedestal); the tail's slowest component is exponential and
+    still significant where the kept samples end."""
+    t = np.asarray(template, dtype=float)
+    tail = t[-PEDESTAL_SAMPLES:]
+    s = t - tail.mean()
+    sigma = float(tail.std())
+    peak = int(np.argmax(s[: t.size - PEDESTAL_SAMPLES]))
+    level = SIGNIFICANCE * sigma
+    a = peak
+    while a > 0 and s[a - 1] > level:
+        a -= 1
+    e = peak + 1
+    while e + SMOOTH <= t.size - PEDESTAL_SAMPLES and s[e : e + SMOOTH].mean() > level / math.sqrt(SMOOTH):
+        e += 1
+    out = np.zeros_like(t)
+    beyond = 0.0
+    out[a:e] = s[a:e]
+    half = np.flatnonzero(s[peak:e] < 0.5 * s[peak])
+    f = peak + int(half[0]) if half.size else e
+    q = (e - f) // 2
+    if q >= 1:
+        first, second = s[e - 2 * q : e - q].sum(), s[e - q : e].sum()
+        if first > 0 and 0 < second < first:
+            r = (second / first) ** (1.0 / q)  # per-sample decay of the slowest visible component
+            last = second / q * r ** ((q + 1) / 2)  # the continuation's value at sample e
+            k = np.arange(t.size - e)
+            out[e:] = last * r**k
+            beyond = float(last * r ** (t.size - e) / (1.0 - r))
+    return out, beyond
+
+
 def derive_window(template: np.ndarray, min_separation: int) -> tuple[int, int, int, int, float]:
     """(filter length, pre, post, separation [samples], charge fraction of the window) of a mean SPE pulse
-    ``template`` (aligned as :func:`accumulate_template`, any normalisation)."""
-    t = np.asarray(template, dtype=float)
-    total = t.sum()
+    ``template`` (aligned as :func:`accumulate_template`, any normalisation), measured on its
+    :func:`pulse_model`: the noise of the sum's far tail, which is as large as the charge fraction a window
+    end is set by, does not move it (post capped at the template's end)."""
+    t, beyond = pulse_model(template)
+    total = t.sum() + beyond
     if not total > 0:
         raise ValueError("derive_window: the template holds no charge")
     t = t / total
@@ -83,7 +134,7 @@ def derive_window(template: np.ndarray, min_separation: int) -> tuple[int, int, 
     stop = int(np.searchsorted(cum, 1.0 - WINDOW_LOSS))  # ... and one past the last
     first = max(0, first - 1)
     pre = max(0, TEMPLATE_BEFORE - first)
-    post = max(1, stop - TEMPLATE_BEFORE)
+    post = max(1, min(stop, t.size) - TEMPLATE_BEFORE)
     peak = int(np.argmax(t))
     below = np.flatnonzero(t[peak:] < SEPARATION_LEVEL * t[peak])
     fall = int(below[0]) if below.size else t.size - peak
@@ -92,20 +143,34 @@ def derive_window(template: np.ndarray, min_separation: int) -> tuple[int, int, 
     return best_l, pre, post, separation, fraction
 
 
+def window_still_fits(template: np.ndarray, length: int, pre: int, post: int) -> bool:
+    """Whether a window in use is still right for a new mean pulse ``template``: its charge window holds at
+    least ``1 - 3 * WINDOW_LOSS`` of the :func:`pulse_model`'s charge and is at most ``KEEP_LONGER`` (+ 2
+    samples) longer than the one :func:`derive_window` gives, and its filter's signal to noise is within
+    ``KEEP_SNR`` of the best. The calibration keeps such a window: a change of one sample in the derived
+    window (the rounding of a fraction that moves with the noise) would discard the charge spectrum and the
+    response measured in it."""
+    t, beyond = pulse_model(template)
+    total = t.sum() + beyond
+    if not total > 0:
+        return False
+    t = t / total
+    cum = np.concatenate([[0.0], np.cumsum(t)])
+    held = cum[min(t.size, TEMPLATE_BEFORE + post)] - cum[max(0, TEMPLATE_BEFORE - pre)]
+    best_l, new_pre, new_post, _, _ = derive_window(template, 1)
+    snr = [(cum[n:] - cum[:-n]).max() / math.sqrt(n) for n in (length, best_l)]
+    return bool(held >= 1.0 - 3 * WINDOW_LOSS and pre + post <= (1 + KEEP_LONGER) * (new_pre + new_post) + 2
+                and snr[0] >= (1 - KEEP_SNR) * snr[1])
+
+
 def clean_template(template: np.ndarray, pre: int, post: int) -> np.ndarray:
-    """The unit-sum pulse to inject, from a measured mean pulse and its charge window: inside the window as
-    measured; before it zero; after it the exponential continuation of the window's last quarter (fitted
-    on sums, so noise in the far tail, which a clip at zero would turn into charge, is not injected)."""
-    t = np.asarray(template, dtype=float)
-    a, b = max(0, TEMPLATE_BEFORE - pre), min(t.size, TEMPLATE_BEFORE + post)
-    out = np.zeros_like(t)
-    out[a:b] = t[a:b]
-    q = max(2, (b - TEMPLATE_BEFORE) // 4)
-    first, second = t[b - 2 * q : b - q].sum(), t[b - q : b].sum()
-    if first > 0 and 0 < second < first:
-        r = (second / first) ** (1.0 / q)  # per-sample decay of the tail
-        last = max(t[b - q : b].mean(), 0.0) * r ** ((q + 1) / 2)
-        out[b:] = last * r ** np.arange(t.size - b)
+    """The unit-sum pulse to inject, from a measured mean pulse and its charge window: its
+    :func:`pulse_model` inside the window and after it (the pedestal left out: the records it is injected
+    into carry their own baseline bias), zero before it."""
+    m = pulse_model(template)[0]
+    out = np.zeros_like(m)
+    a = max(0, TEMPLATE_BEFORE - pre)
+    out[a:] = m[a:]
     out = np.clip(out, 0.0, None)
     return out / out.sum()
 

@@ -6,7 +6,10 @@ calibration of the blocks before it, so features do not depend on how records we
 
 * **shape**: the mean pulse of isolated SPE peaks (:func:`daq.kernels.spe_shape.accumulate_template`);
   at ``features.spe_shape_peaks`` peaks, and again at each doubling, it sets the filter length, the
-  charge window and the peak separation (:func:`daq.kernels.spe_shape.derive_window`).
+  charge window and the peak separation (:func:`daq.kernels.spe_shape.derive_window`, on the mean pulse
+  without the noise of its far tail). A window in use is kept while it still fits a new mean pulse
+  (:func:`daq.kernels.spe_shape.window_still_fits`); when it changes, the spectrum and the response
+  measured in the old one are dropped: charges of one window only are fitted together.
 * **gain** through the measured response: a peak finder sees only the SPEs above its threshold, and
   measures each with the noise its own choice of maximum favours, so the mean charge of found peaks is
   not the SPE mean charge. Into a copy of each block's quiet pretraces, ``features.spe_injections``
@@ -18,10 +21,21 @@ calibration of the blocks before it, so features do not depend on how records we
   fitted with Polya (gamma) SPE charges of free mean and spread, plus a free fraction of two
   photoelectrons in one peak, folded through that response (:func:`fit_gain`). Assumptions: SPE
   charges are Polya distributed (below the threshold the fit extrapolates with that shape), the mean
-  pulse is the shape of every SPE, the noise is symmetric.
+  pulse is the shape of every SPE, the noise is symmetric. *Isolated* is the same for data peaks and
+  found injections: no other found peak within the charge window plus the filter length (``pre + post +
+  L`` samples, the window holding 99.2 % of the pulse: its tail) on either side; two SPEs closer than that
+  are one peak (the two-photoelectron fraction) or dropped. Peaks below the threshold near a data peak
+  are as frequent near an injection (the injections go into the same pretraces), so the response
+  carries their charge; what it does not carry is a local excess of photoelectrons, which the quiet-pretrace
+  selection (at most ``features.calibration_max_pretrace_peaks`` found peaks) keeps out.
 * statistics: the last ``features.spe_gain_peaks`` isolated data peaks make the spectrum, and the last
   ``features.spe_response_injections`` found injections the response (over more blocks: the response
-  changes slowly, and its statistics set the gain's precision).
+  changes slowly, and its statistics set the gain's precision). A gain fit replaces the gain in use only
+  with a response at least as large as the one behind it (``SpeCalibration.response_injections``, up to the
+  configured size): a run that starts from a carried-over calibration keeps its gain until it has as much
+  statistics of its own, rather than taking the first fit of a few hundred injections (with the spectra of
+  two windows mixed, that took the running gain of the ``typical/1.2/+1`` preset to 0.46 x truth for a
+  third of its records). Refits follow each ``REFIT_FRACTION`` of new data peaks.
 
 A calibration carries over to the next run (:meth:`SpeCalibration.to_dict` / ``from_dict``).
 """
@@ -43,10 +57,13 @@ INITIAL_SPREAD = 0.4
 MIN_DATA_PEAKS = 200
 MIN_FOUND_INJECTED = 100
 SEED = 0x5E7E45
-# the gain is fitted again once this fraction of features.spe_gain_peaks is new data (every block until the
+# the gain is fitted again once REFIT_FRACTION of features.spe_gain_peaks is new data (every block until the
 # first fit of a run succeeds): a fit each block cost the builder ~200 us per trigger, for an estimate
-# whose statistics change by a few per cent from one block to the next
+# whose statistics change by a few per cent from one block to the next. While the spectrum fills, the step
+# is the fraction of the last fit's peaks, at least REFIT_MIN_STEP: with a large spe_gain_peaks (30000) a
+# fixed fraction of it kept the first fit, on a few hundred peaks, for the rest of a calibration
 REFIT_FRACTION = 0.25
+REFIT_MIN_STEP = 1000
 
 
 @dataclass(frozen=True)
@@ -58,17 +75,20 @@ class SpeCalibration:
     window: SpeWindow
     template: np.ndarray | None = None
     shape_peaks: int = 0
+    response_injections: int = 0  # found injections of the response behind ``gain`` (0: not fitted)
 
     def to_dict(self) -> dict:
         return {"gain": self.gain, "spread": self.spread, "window": [self.window.length, self.window.pre,
                 self.window.post, self.window.separation], "shape_peaks": self.shape_peaks,
-                "template": None if self.template is None else [float(v) for v in self.template]}
+                "template": None if self.template is None else [float(v) for v in self.template],
+                "response_injections": self.response_injections}
 
     @classmethod
     def from_dict(cls, d: dict) -> SpeCalibration:
         t = d.get("template")
         return cls(float(d["gain"]), float(d["spread"]), SpeWindow(*(int(v) for v in d["window"])),
-                   None if t is None else np.asarray(t, dtype=float), int(d.get("shape_peaks", 0)))
+                   None if t is None else np.asarray(t, dtype=float), int(d.get("shape_peaks", 0)),
+                   int(d.get("response_injections", 0)))
 
 
 def window_lines(feats: np.ndarray, params: FeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,9 +155,13 @@ class SpeCalibrator:
         self.template_sum = np.zeros(spe_shape.TEMPLATE_BEFORE + spe_shape.TEMPLATE_AFTER)
         self.template_peaks = 0
         self.next_shape = self.shape_target  # peaks of the next mean pulse
+        # the window in use comes from a mean pulse aligned on a previous one (a carried-over one is assumed
+        # to): only such a window is kept for a new mean pulse it still fits (the first, aligned on the
+        # maxima, is smeared by the noise that chose them)
+        self.window_aligned = start is not None and start.template is not None
         self.stats: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self.refit_peaks = max(MIN_DATA_PEAKS, int(REFIT_FRACTION * self.gain_peaks))
         self.new_peaks = 0  # data peaks since the last gain fit
+        self.fit_peaks = 0  # data peaks of the last gain fit's spectrum
         self.fitted = False  # a gain fit of this run has succeeded
         self.baseline = float("nan")  # for records whose pretraces are both clipped
 
@@ -176,8 +200,14 @@ class SpeCalibrator:
         neg = alone & (pre["region"] == dtypes.REGION_NOISE)
         q_pos, q_neg = pre["charge"][pos].astype(float), pre["charge"][neg].astype(float)
         self._shape(csi, feats, pre, keys, alone & (pre["region"] == dtypes.REGION_PRETRACE))
+        if self.calibration.window != w:  # charges measured in another window: a spectrum and a response
+            self.stats.clear()  # of one window only (the new one's injections follow)
+            self.response.clear()
+            self.response_total = 0
+            self.new_peaks = 0
+            q_pos, q_neg = q_pos[:0], q_neg[:0]
         injected = np.zeros((0, 2))
-        if self.injections and cal.template is not None:
+        if self.injections and self.calibration.template is not None:
             injected = self._inject(block, csi, feats, quiet, pre, keys)
         self.stats.append((q_pos, q_neg))
         self.new_peaks += q_pos.size - q_neg.size
@@ -208,10 +238,15 @@ class SpeCalibrator:
         self.template_peaks += sel.size
         if self.template_peaks >= self.next_shape:  # a new mean pulse; the next one aligned on it
             self.next_shape = min(2 * self.next_shape, 16 * self.shape_target)
-            length, pre_s, post, sep, _ = spe_shape.derive_window(self.template_sum, self.min_separation)
-            template = spe_shape.clean_template(self.template_sum, pre_s, post)
-            self.calibration = replace(self.calibration, window=SpeWindow(length, pre_s, post, sep),
-                                       template=template, shape_peaks=self.template_peaks)
+            window = SpeWindow(*spe_shape.derive_window(self.template_sum, self.min_separation)[:4])
+            w, aligned = cal.window, cal.template is not None  # this sum aligned on a mean pulse (not on maxima)
+            if aligned and self.window_aligned and spe_shape.window_still_fits(self.template_sum, w.length, w.pre,
+                                                                               w.post):
+                window = w  # still right: its spectrum and response are kept
+            self.window_aligned = aligned
+            template = spe_shape.clean_template(self.template_sum, window.pre, window.post)
+            self.calibration = replace(self.calibration, window=window, template=template,
+                                       shape_peaks=self.template_peaks)
             self.template_sum[:] = 0.0
             self.template_peaks = 0
 
@@ -263,7 +298,8 @@ class SpeCalibrator:
         return out
 
     def _update(self) -> None:
-        if self.fitted and self.new_peaks < self.refit_peaks:
+        step = min(REFIT_FRACTION * self.gain_peaks, max(REFIT_MIN_STEP, REFIT_FRACTION * self.fit_peaks))
+        if self.fitted and self.new_peaks < max(MIN_DATA_PEAKS, step):
             return
         q_pos = np.concatenate([d[0] for d in self.stats])
         q_neg = np.concatenate([d[1] for d in self.stats])
@@ -276,14 +312,18 @@ class SpeCalibrator:
                 if m > 0:
                     self.calibration = replace(cal, gain=float(m))
             return
-        inj = np.concatenate([d[0] for d in self.response])
-        if np.count_nonzero(np.isfinite(inj[:, 1])) < MIN_FOUND_INJECTED:
+        # never a gain of a smaller response than the one in use (carried over, or fitted before in this
+        # run) up to the configured size: the response's statistics set the gain's precision
+        needed = max(MIN_FOUND_INJECTED, min(cal.response_injections, self.response_found))
+        if self.response_total < needed:
             return
+        inj = np.concatenate([d[0] for d in self.response])
         self.new_peaks = 0
+        self.fit_peaks = q_pos.size - q_neg.size
         fit = fit_gain(q_pos, q_neg, inj, cal.gain, cal.spread)
         if fit is not None:
             self.fitted = True
-            self.calibration = replace(cal, gain=fit[0], spread=fit[1])
+            self.calibration = replace(cal, gain=fit[0], spread=fit[1], response_injections=self.response_total)
 
 
 RESPONSE_U = np.linspace(0.05, 3.0, 60)  # injected charges / gain: bins of the response
