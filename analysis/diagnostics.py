@@ -15,6 +15,10 @@ What to use when
 - ``scan_point`` / ``profile_scan`` / ``crossings``: the profile likelihood at
   one grid point (a pure function of the best fit and the point), a scan, and
   where it crosses 1, 2, 3 sigma.
+- ``count_fit`` / ``count_interval`` / ``count_signed_root``: the CEvNS count as a fit
+  parameter (``signal.Count``), its profile-likelihood (MINOS) interval, and the signed root
+  of the profile likelihood ratio at a given count (the pull that does not linearise the
+  count in the parameters).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .datafiles import ObservedData
-from .fit import FitOutcome, minimise
+from .fit import FitOutcome, minimise, minos_interval
 from .likelihood import NormalPull, OnOffBins, PoissonBins
 from .model import FitModel
+from .signal import Count
 from .steady_state import OFF_WINDOWS
 
 #: 2 Delta NLL levels of the 1, 2, 3 sigma intervals of one parameter.
@@ -162,8 +167,8 @@ def impacts(best: FitOutcome) -> list[dict[str, Any]]:
         theta, err = best.values[nuis.name], best.errors[nuis.name]
         shifts = []
         for sign in (+1.0, -1.0):
-            fit = minimise(best.model, fixed={nuis.name: theta + sign * err}, start=best.values, hesse=False,
-                           strategy=0)
+            fit = minimise(best.model, fixed={nuis.name: theta + sign * err}, pull_centres=best.pull_centres,
+                           start=best.values, hesse=False, strategy=0)
             shifts.append(best.model.n_cevns(fit.values) - n0 if fit.converged else float("nan"))
         rows.append({"name": nuis.name, "description": nuis.description, "pull": theta, "pull_err": err,
                      "up": shifts[0], "down": shifts[1], "impact": 0.5 * (abs(shifts[0]) + abs(shifts[1]))})
@@ -174,7 +179,8 @@ def impacts(best: FitOutcome) -> list[dict[str, Any]]:
 def scan_point(best: FitOutcome, name: str, value: float) -> float:
     """2 Delta NLL of the profile likelihood at ``name = value``: one minimisation started from
     the best fit, so the result depends only on (best fit, point) and points can run anywhere."""
-    fit = minimise(best.model, fixed={name: float(value)}, start=best.values, hesse=False, strategy=0)
+    fit = minimise(best.model, fixed={name: float(value)}, pull_centres=best.pull_centres, start=best.values,
+                   hesse=False, strategy=0)
     if not fit.converged:
         return float("nan")
     return max(2.0 * (fit.fval - best.fval), 0.0)
@@ -211,3 +217,33 @@ def crossings(grid: Sequence[float], values: Sequence[float], centre: float) -> 
             sides.append(float(xs[i] + (level - ys[i]) * (xs[i + 1] - xs[i]) / (ys[i + 1] - ys[i])))
         out[f"{k}sigma"] = sides
     return out
+
+
+# --- the CEvNS count as a parameter ----------------------------------------------------
+def count_fit(best: FitOutcome, fixed: float | None = None, hesse: bool = True) -> FitOutcome:
+    """The best fit re-expressed with the CEvNS count ``n_signal`` as the signal parameter (same
+    minimum: mu = n_signal / count at mu = 1); with ``fixed`` the count held there, the rest profiled."""
+    n0 = best.model.n_cevns(best.values)
+    model = best.model.with_hypothesis(Count(len(best.model.cevns.nuclides), start_count=max(n0, 1.0)))
+    start = {**best.values, "n_signal": n0}
+    return minimise(model, fixed=None if fixed is None else {"n_signal": float(fixed)},
+                    pull_centres=best.pull_centres, start=start, hesse=hesse, strategy=1 if fixed is None else 0)
+
+
+def count_interval(best: FitOutcome) -> tuple[float, float]:
+    """Lower and upper MINOS errors (Delta NLL = 1/2) of the CEvNS count; NaN without a valid fit."""
+    fit = count_fit(best)
+    if not (fit.valid and fit.has_covariance):
+        return float("nan"), float("nan")
+    return minos_interval(fit, "n_signal")
+
+
+def count_signed_root(best: FitOutcome, count: float) -> float:
+    """sign(n_hat - count) sqrt(2 [NLL(count, profiled) - NLL(best)]): standard normal at the
+    true count, whatever the count's dependence on the parameters (invariant under
+    reparametrisation, unlike (n_hat - count) / linearised error)."""
+    fit = count_fit(best, fixed=count, hesse=False)
+    if not fit.converged:
+        return float("nan")
+    n_hat = best.model.n_cevns(best.values)
+    return float(np.sign(n_hat - count) * np.sqrt(max(2.0 * (fit.fval - best.fval), 0.0)))

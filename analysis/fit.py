@@ -55,6 +55,11 @@ class FitOutcome:
     fixed: dict[str, float] = field(default_factory=dict)
 
     @property
+    def pull_centres(self) -> dict[str, float]:
+        """The auxiliary measurements of this fit's pull terms (0 for data, shifted in toys)."""
+        return {c.parameters[0]: c.centre for c in self.cost.costs if isinstance(c, NormalPull)}
+
+    @property
     def converged(self) -> bool:
         """MIGRAD reached a minimum (EDM below its goal, within the call limit), whatever HESSE says:
         values and the likelihood there can be used, errors only if :attr:`has_covariance`."""

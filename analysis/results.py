@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 from .counting import CountingResult, counting_analysis
 from .datafiles import ObservedData
 from .dataset import DatasetSpec
-from .diagnostics import crossings, expected_significance, impacts, profile_scan, scan_grid, window_chi2
+from .diagnostics import count_interval, crossings, expected_significance, impacts, profile_scan, scan_grid, window_chi2
 from .fit import FitOutcome, minimise, minos_interval, profile, significance
 from .flux import COMPONENTS
 from .formfactor import FORM_FACTORS
@@ -239,6 +239,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     mu_lo, mu_hi = minos_interval(best, "mu") if best.valid and best.has_covariance else (float("nan"),) * 2
     mu = best.values["mu"]
     n_cevns, n_cevns_err = best.n_cevns()
+    n_lo, n_hi = count_interval(best) if best.valid and best.has_covariance else (float("nan"),) * 2
     comps, sm_err, breakdown = sm_prediction(model)
     sm_total = float(sum(comps[c] for c in COMPONENTS))
     neutron_total = sum(comps.get(n.name, 0.0) for n in spec.neutrons)
@@ -268,6 +269,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "dataset": spec.name,
         "n_cevns": n_cevns,
         "n_cevns_err": n_cevns_err,
+        "n_cevns_err_lo": -n_lo, "n_cevns_err_hi": n_hi,
         "mu": mu, "mu_err_lo": -mu_lo, "mu_err_hi": mu_hi,
         "significance_sigma": z,
         "significance_expected_sigma": asimov["z"],

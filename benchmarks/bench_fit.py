@@ -72,10 +72,12 @@ def toys(model: FitModel, n_toys: int) -> None:
     rows = [run_toy(model, truth, seed) for seed in range(n_toys)]
     elapsed = time.process_time() - start
     ok = [r for r in rows if r["valid"]]
-    for name in ("n_cevns", "mu"):
+    for name in ("n_cevns", "n_cevns_profile", "mu"):
         p = np.array([r[f"pull_{name}"] for r in ok])
-        print(f"toys ({model.spec.steady_state.model}): {name:8s} pull mean {p.mean():+.3f} +- "
-              f"{p.std() / np.sqrt(p.size):.3f}, width {p.std(ddof=1):.3f} +- {p.std() / np.sqrt(2 * p.size):.3f} "
+        p = p[np.isfinite(p)]
+        print(f"toys ({model.spec.steady_state.model}): {name:15s} pull mean {p.mean():+.3f} +- "
+              f"{p.std() / np.sqrt(p.size):.3f}, width {p.std(ddof=1):.3f} +- {p.std() / np.sqrt(2 * p.size):.3f}, "
+              f"|pull| < 1 in {np.mean(np.abs(p) < 1):.3f}, < 2 in {np.mean(np.abs(p) < 2):.3f} "
               f"({len(ok)}/{len(rows)} valid, {elapsed / len(rows):.2f} s CPU/toy)")
 
 

@@ -115,6 +115,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"{spec.name}: C {c['n_c']:.0f}, AC {c['n_ac']:.0f}, neutrons {c['neutrons']:.1f}")
     print(f"  CEvNS (fit)        {s['n_cevns']:.1f} +- {_num(s['n_cevns_err'], '.1f')}   SM {s['sm_prediction']:.1f}"
           f" +- {s['sm_prediction_err']:.1f}")
+    print(f"    profile interval -{_num(s['n_cevns_err_lo'], '.1f')} +{_num(s['n_cevns_err_hi'], '.1f')}")
     print(f"  CEvNS (counting)   {c['signal']:.1f} +- {c['error']:.1f}")
     print(f"  significance       {_num(s['significance_sigma'], '.2f')} sigma (expected at SM "
           f"{_num(s['significance_expected_sigma'], '.2f')})   steady state: {s['steady_state']['model']}")

@@ -71,7 +71,7 @@ def summarise(results: list[dict[str, Any] | None]) -> dict[str, Any]:
     """Pull means and widths over the valid toys."""
     ok = [r for r in results if r is not None and r["valid"]]
     out: dict[str, Any] = {"toys": len(results), "valid": len(ok)}
-    for name in ("pull_n_cevns", "pull_mu"):
+    for name in ("pull_n_cevns", "pull_n_cevns_profile", "pull_mu"):
         p = np.array([r[name] for r in ok], float)
         p = p[np.isfinite(p)]
         out[name] = {"mean": float(p.mean()) if p.size else None,
