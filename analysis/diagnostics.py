@@ -10,8 +10,10 @@ What to use when
   terms add up to the number of free parameters).
 - ``asimov_observed`` / ``expected_significance``: the median significance a
   repetition of the experiment would give at the standard-model rate.
-- ``impacts``: the shift of the CEvNS count when each nuisance is fixed at its
-  post-fit value +- its post-fit error and the rest refitted (a ranking table).
+- ``impacts``: the shift of the CEvNS count when each nuisance (and each free
+  steady-state parameter) is fixed at its post-fit value +- its post-fit error and the
+  rest refitted (a ranking table), and the steady-state background's share of the
+  count's error as one group (``background_group_impact``).
 - ``scan_point`` / ``profile_scan`` / ``crossings``: the profile likelihood at
   one grid point (a pure function of the best fit and the point), a scan, and
   where it crosses 1, 2, 3 sigma.
@@ -23,6 +25,7 @@ What to use when
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -158,20 +161,84 @@ def expected_significance(best: FitOutcome, name: str = "mu", value: float = 1.0
 
 
 # --- impacts ------------------------------------------------------------------
-def impacts(best: FitOutcome) -> list[dict[str, Any]]:
-    """Post-fit impact of each nuisance on the CEvNS count, largest first: refits with the
-    nuisance fixed at theta_hat +- its error (``up``/``down`` are the count shifts)."""
+#: Name of the impact-table row of the whole steady-state background (every parameter fixed).
+BACKGROUND_GROUP = "steady_state"
+
+
+def free_background_parameters(model: FitModel) -> tuple[str, ...]:
+    """The steady-state parameters without a pull term: the factorised model's P_i, Q_j (and the
+    beam-off live-time ratio), the per-bin model's live-time ratio (its b_ij are profiled in
+    closed form); none in the smooth model (its pulls are nuisances)."""
+    return tuple(p for p in model.parameters if p.startswith("ss_"))
+
+
+class FixedSteadyState:
+    """A steady-state background held at given expectations: no parameters, no sideband terms."""
+
+    parameters: tuple[str, ...] = ()
+
+    def __init__(self, expected: NDArray[np.float64]) -> None:
+        self._expected = np.asarray(expected, dtype=float)
+
+    def start(self) -> dict[str, float]:
+        return {}
+
+    def expected(self, p: Mapping[str, float]) -> NDArray[np.float64]:
+        return self._expected
+
+    def costs(self) -> list[Any]:
+        return []
+
+
+def background_fixed_model(best: FitOutcome) -> FitModel:
+    """``best.model`` with the steady-state background fixed at its best fit per bin (the AC and
+    beam-off terms dropped with it): what the fit knows without the background's uncertainty."""
+    model = best.model
+    fixed = copy.copy(model)
+    background = set(free_background_parameters(model)) | set(model.sideband_nuisances)
+    fixed.steady = FixedSteadyState(steady_state_expectation(best))
+    fixed.nuisances = tuple(n for n in model.nuisances if n.name not in background)
+    fixed.parameters = tuple(p for p in model.parameters if p not in background)
+    fixed.sideband_nuisances = frozenset()
+    fixed._beam_memo = None
+    return fixed
+
+
+def _impact_row(best: FitOutcome, name: str, description: str, free: bool) -> dict[str, Any]:
     n0 = best.model.n_cevns(best.values)
-    rows = []
-    for nuis in best.model.nuisances:
-        theta, err = best.values[nuis.name], best.errors[nuis.name]
-        shifts = []
-        for sign in (+1.0, -1.0):
-            fit = minimise(best.model, fixed={nuis.name: theta + sign * err}, pull_centres=best.pull_centres,
-                           start=best.values, hesse=False, strategy=0)
-            shifts.append(best.model.n_cevns(fit.values) - n0 if fit.converged else float("nan"))
-        rows.append({"name": nuis.name, "description": nuis.description, "pull": theta, "pull_err": err,
-                     "up": shifts[0], "down": shifts[1], "impact": 0.5 * (abs(shifts[0]) + abs(shifts[1]))})
+    value, err = best.values[name], best.errors[name]
+    shifts = []
+    for sign in (+1.0, -1.0):
+        fit = minimise(best.model, fixed={name: value + sign * err}, pull_centres=best.pull_centres,
+                       start=best.values, hesse=False, strategy=0)
+        shifts.append(best.model.n_cevns(fit.values) - n0 if fit.converged else float("nan"))
+    return {"name": name, "description": description, "pull": value, "pull_err": err, "free": free,
+            "up": shifts[0], "down": shifts[1], "impact": 0.5 * (abs(shifts[0]) + abs(shifts[1]))}
+
+
+def background_group_impact(best: FitOutcome) -> dict[str, Any]:
+    """The whole steady-state background's share of the count's error, in quadrature:
+    sqrt(sigma_n^2 - sigma_n^2 with the background fixed at its best fit) (HESSE errors)."""
+    fit = minimise(background_fixed_model(best), pull_centres=best.pull_centres, start=best.values)
+    sigma, sigma_fixed = best.n_cevns()[1], fit.n_cevns()[1]
+    impact = float(np.sqrt(max(sigma**2 - sigma_fixed**2, 0.0))) if fit.has_covariance else float("nan")
+    return {"name": BACKGROUND_GROUP, "description": "steady-state background, every parameter fixed (in "
+            f"quadrature: count error {sigma:.3g} -> {sigma_fixed:.3g})", "pull": float("nan"),
+            "pull_err": float("nan"), "free": True, "group": True, "up": -impact, "down": impact, "impact": impact}
+
+
+def impacts(best: FitOutcome, background: bool = True) -> list[dict[str, Any]]:
+    """Post-fit impact of each nuisance on the CEvNS count, largest first: refits with the
+    nuisance fixed at theta_hat +- its error (``up``/``down`` are the count shifts).  With
+    ``background`` also the free steady-state parameters (``free``: no pull term; ``pull`` is
+    then the fitted value and ``pull_err`` its error) and the whole background as one group
+    row (``group``, ``BACKGROUND_GROUP``)."""
+    rows = [_impact_row(best, n.name, n.description, False) for n in best.model.nuisances]
+    if background:
+        rows += [_impact_row(best, name, "steady-state background parameter (free)", True)
+                 for name in free_background_parameters(best.model)]
+        if best.has_covariance:
+            rows.append(background_group_impact(best))
     return sorted(rows, key=lambda r: -r["impact"] if np.isfinite(r["impact"]) else 0.0)
 
 

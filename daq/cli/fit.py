@@ -131,8 +131,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if s["impacts"]:
         print("  largest impacts on the CEvNS count (pull, +1/-1 sigma shift):")
         for row in s["impacts"][:5]:
+            if row.get("group"):
+                print(f"    {row['name']:14s} all fixed      {row['up']:+.1f} / {row['down']:+.1f} (in quadrature)")
+                continue
             print(f"    {row['name']:14s} {row['pull']:+.2f} +- {row['pull_err']:.2f}  "
-                  f"{row['up']:+.1f} / {row['down']:+.1f}")
+                  f"{row['up']:+.1f} / {row['down']:+.1f}{'  (free)' if row.get('free') else ''}")
     print(f"  ({s['fit_seconds']:.1f} s)", flush=True)
     if s["fit_note"]:
         print(f"sevens: error: {args.dataset}: {s['fit_note']}; the values above are not a measurement",

@@ -30,7 +30,8 @@ def test_committed_files_are_what_the_script_writes(tmp_path):
     truth = write_release(tmp_path, seed=2026)
     for name in ("c_beam_on", "ac_beam_on", "arrival_prompt", "brn_time_per_gwhr"):
         with uproot.open(tmp_path / "release.root") as new, uproot.open(EXAMPLE.parent / "release.root") as old:
-            assert np.array_equal(new[name].values(), old[name].values()), name
+            # counts exactly; the derived float histograms to round-off (7e-18 of 0.1 differs by platform)
+            assert np.allclose(new[name].values(), old[name].values(), rtol=1e-12, atol=0.0), name
     assert f"{truth['n_cevns_true']} CEvNS events were simulated" in EXAMPLE.read_text()
     assert sum(p.stat().st_size for p in EXAMPLE.parent.iterdir()) < 100_000
 
@@ -45,7 +46,7 @@ def test_fit_recovers_the_simulated_cevns(best):
     spec = best.model.spec
     assert spec.response.qf_table.name == "quenching_nominal.txt"  # the QF curves are tables
     assert spec.systematics[0].up.qf_table.name == "quenching_up.txt"
-    names = [r["name"] for r in impacts(best)]
+    names = [r["name"] for r in impacts(best) if not r.get("group")]
     assert {"qf_curve", "eff_pc1", "eff_pc2", "eff_pc3", "ssb_norm"} <= set(names)
     assert all(abs(best.values[x]) < 2 for x in names)
     assert significance(best)[0] > 5
