@@ -27,7 +27,7 @@ from .formfactor import FORM_FACTORS
 from .response import logistic_efficiency, mean_pe, rebin_matrix, smearing_matrix, time_efficiency
 from .schema import DatasetError
 from .timing import TimeCDF, cdf_from_table, gaussian_pulse_cdf, model_cdf
-from .xsec import COUPLINGS, max_recoil_kev, recoil_spectrum
+from .xsec import COUPLINGS, max_recoil_kev, recoil_spectrum, tabulated_recoil_spectrum
 
 #: Fine time step [us] used when an acceptance vs time must be folded in.
 FINE_TIME_STEP_US = 0.01
@@ -98,6 +98,22 @@ class ResponseGrid:
         return fine @ self.time_rebin
 
 
+def flux_spectra(spec: DatasetSpec) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """The dataset's tabulated flux spectra: component -> (energy edges [MeV], probability per bin),
+    from (bin centre, content) rows on a regular grid, normalised to one neutrino."""
+    out = {}
+    for component, path in spec.flux_spectra:
+        table = read_table(path, 2)
+        edges = centres_to_edges(table[:, 0], path)
+        content = np.zeros(edges.size - 1)
+        np.add.at(content, np.searchsorted(edges, table[:, 0]) - 1, table[:, 1])
+        if edges[0] < 0 or np.any(content < 0) or content.sum() <= 0:
+            raise DatasetError(f"{path.name}: flux spectrum of {component}: expected energies >= 0 and "
+                               f"non-negative contents with a positive sum")
+        out[component] = (edges, content / content.sum())
+    return out
+
+
 def _time_cdfs(spec: DatasetSpec, t_max_us: float) -> dict[str, TimeCDF]:
     t = spec.timing
     if t.model == "tables":
@@ -127,15 +143,22 @@ class CevnsModel:
         self.targets = np.array([formula_units * n.per_formula_unit for n in det.nuclei])
         self.fluence = fluence_per_flavor(spec.nu_per_proton.value, pot, spec.distance_m)
         step = spec.analysis.recoil_step_kev
-        t_top = max(float(max_recoil_kev(MICHEL_ENDPOINT_MEV, n.nuclear_mass_mev)) for n in self.nuclides)
+        self.spectra = flux_spectra(spec)
+        e_top = max([MICHEL_ENDPOINT_MEV, *(edges[-1] for edges, _ in self.spectra.values())])
+        t_top = max(float(max_recoil_kev(e_top, n.nuclear_mass_mev)) for n in self.nuclides)
         edges = np.arange(0.0, t_top + step, step)
         self.recoil_kev = 0.5 * (edges[1:] + edges[:-1])
         ff = FORM_FACTORS[det.form_factor]
         self.couplings = COUPLINGS[det.couplings]
         # recoils per recoil bin, shape (component, nucleus, recoil bin)
+        def folded(c: str, nuc) -> NDArray[np.float64]:
+            if c in self.spectra:
+                return tabulated_recoil_spectrum(*self.spectra[c], self.recoil_kev, nuc, self.sin2_theta_w, ff,
+                                                 self.couplings)
+            return recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff, self.couplings)
+
         self.recoils = np.array([
-            [self.fluence * n_t * recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff, self.couplings) * step
-             for nuc, n_t in zip(self.nuclides, self.targets, strict=True)]
+            [self.fluence * n_t * folded(c, nuc) * step for nuc, n_t in zip(self.nuclides, self.targets, strict=True)]
             for c in COMPONENTS
         ])
         table = spec.response.excess_variance_table

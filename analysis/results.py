@@ -24,6 +24,7 @@ from .flux import COMPONENTS
 from .formfactor import FORM_FACTORS
 from .model import FitModel
 from .nsi import nue_rate_ratio
+from .prediction import flux_spectra
 from .signal import Flavored, NueStrength
 from .steady_state import OFF_RATIO
 from .xsec import COUPLINGS, flux_averaged_cross_section, weak_charge
@@ -61,7 +62,8 @@ def cross_sections_sm(model: FitModel) -> dict[str, float]:
     weights = np.array([n.per_formula_unit for n in det.nuclei], dtype=float)
     weights /= weights.sum()
     couplings = COUPLINGS[det.couplings]
-    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff, couplings)
+    spectra = flux_spectra(model.spec)
+    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff, couplings, spectra.get(c))
                        for n in det.nuclei]
                       for c in COMPONENTS]) @ weights
     return {"all": float(table.mean()), "prompt": float(table[0]), "delayed": float(table[1:].mean()),
