@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import uproot
 
+from analysis.datafiles import read_table
 from analysis.dataset import read_dataset
 from analysis.datasets import builtin
 from analysis.flux import COMPONENTS, MICHEL_ENDPOINT_MEV, PROMPT_ENERGY_MEV, nue_spectrum, numubar_spectrum
@@ -108,3 +109,28 @@ def test_dataset_keys_and_errors(tmp_path):
     neg = replace(spec, flux_spectra=(("delayed_nue", tmp_path / "neg.txt"),))
     with pytest.raises(DatasetError, match=r"neg.txt: flux spectrum of delayed_nue"):
         CevnsModel(neg, 1e23)
+
+
+def test_one_2d_flux_histogram_gives_the_spectrum_and_the_timing(spec, tmp_path):
+    """A TH2 of (energy, time) for the delayed nu_e, written with uproot: ``:x`` is its energy
+    spectrum (the same prediction as the 1D histogram it was made from), ``:y`` its time profile
+    (summed over energy), and without a projection a 2-column reader refuses it."""
+    e, nue = _michel(nue_spectrum)
+    e_edges = np.concatenate([e - STEP / 2, [e[-1] + STEP / 2]])
+    t_edges = np.linspace(0.0, 10.0, 41)
+    t_centres = 0.5 * (t_edges[1:] + t_edges[:-1])
+    t_profile = np.exp(-t_centres / 2.197)
+    with uproot.recreate(tmp_path / "flux2d.root") as f:
+        f["nue_et"] = (np.outer(nue, t_profile), e_edges, t_edges)
+        f["nue"] = (nue, e_edges)
+    time = read_table(tmp_path / "flux2d.root:nue_et:y", 2)
+    assert time[:, 0] == pytest.approx(t_centres) and time[:, 1] == pytest.approx(t_profile * nue.sum())
+    state = nominal_state(spec)
+    one_d = replace(spec, flux_spectra=(("delayed_nue", tmp_path / "flux2d.root:nue"),))
+    two_d = replace(spec, flux_spectra=(("delayed_nue", tmp_path / "flux2d.root:nue_et:x"),))
+    assert CevnsModel(two_d, 1e23).templates(state) == pytest.approx(CevnsModel(one_d, 1e23).templates(state),
+                                                                      rel=1e-12)
+    with pytest.raises(DatasetError, match=r"a TH2 holds \(x, y, content\).*nue_et:x or .*nue_et:y"):
+        read_table(tmp_path / "flux2d.root:nue_et", 2)
+    with pytest.raises(DatasetError, match=r"not 'z'"):
+        read_table(tmp_path / "flux2d.root:nue_et:z", 2)
