@@ -235,8 +235,9 @@ def impacts(best: FitOutcome, background: bool = True) -> list[dict[str, Any]]:
     row (``group``, ``BACKGROUND_GROUP``)."""
     rows = [_impact_row(best, n.name, n.description, False) for n in best.model.nuisances]
     if background:
+        # (a parameter HESSE held on its zero limit has no error: nothing to move it by)
         rows += [_impact_row(best, name, "steady-state background parameter (free)", True)
-                 for name in free_background_parameters(best.model)]
+                 for name in free_background_parameters(best.model) if best.errors[name] > 0]
         if best.has_covariance:
             rows.append(background_group_impact(best))
     return sorted(rows, key=lambda r: -r["impact"] if np.isfinite(r["impact"]) else 0.0)
