@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .datafiles import ObservedData
-from .fit import FitOutcome, minimise, minos_interval
+from .fit import NEAR_ZERO_BACKGROUND, FitOutcome, minimise, minos_interval
 from .likelihood import NormalPull, OnOffBins, PoissonBins
 from .model import FitModel
 from .signal import Count
@@ -249,6 +249,13 @@ def scan_point(best: FitOutcome, name: str, value: float) -> float:
     the best fit, so the result depends only on (best fit, point) and points can run anywhere."""
     fit = minimise(best.model, fixed={name: float(value)}, pull_centres=best.pull_centres, start=best.values,
                    hesse=False, strategy=0)
+    if any(k.startswith("ss_") and v < NEAR_ZERO_BACKGROUND for k, v in best.values.items()):
+        # background parameters on their zero limit have no gradient there: start also from one
+        # count each (as fit.significance does) and keep the better minimum
+        start = {k: (max(v, 1.0) if k.startswith("ss_") else v) for k, v in best.values.items()}
+        retry = minimise(best.model, fixed={name: float(value)}, pull_centres=best.pull_centres, start=start,
+                         hesse=False, strategy=0)
+        fit = min((f for f in (fit, retry) if f.converged), key=lambda f: f.fval, default=fit)
     if not fit.converged:
         return float("nan")
     return max(2.0 * (fit.fval - best.fval), 0.0)

@@ -216,6 +216,7 @@ def minimise(model: FitModel, fixed: Mapping[str, float] | None = None,
         ok = _hesse_ok(m)
         covariance = np.array(m.covariance) if ok else None
         errors = dict(zip(m.parameters, m.errors, strict=True))
+        errors.update(dict.fromkeys(at_limit, 0.0))  # on the boundary: no error to move them by
         if at_limit:
             for name in at_limit:
                 m.fixed[name] = False
