@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .constants import NUCLIDES, SIN2_THETA_W_LOW_Q, Nuclide
-from .flux import pot_from_energy
+from .flux import COMPONENTS, pot_from_energy
 from .formfactor import FORM_FACTORS
 from .response import SMEARING_MODELS
 from .rootfiles import is_root_reference, split_reference
@@ -155,6 +155,8 @@ class DatasetSpec:
     steady_state: SteadyStateSpec
     analysis: AnalysisSpec
     systematics: tuple[SystematicSpec, ...] = ()
+    #: tabulated energy spectra per flux component ([source.spectra]); the others analytic
+    flux_spectra: tuple[tuple[str, Path], ...] = ()
 
 
 class _Files:
@@ -196,7 +198,7 @@ def read_dataset(path: str | Path, data_dir: str | Path | None = None) -> Datase
     if top.integer("schema_version") != 1:
         raise top.error("schema_version", "1", raw["schema_version"])
     source = top.section("source")
-    source.check_keys(["nu_per_flavor_per_proton", "nu_per_flavor_per_proton_uncertainty", "distance_m"])
+    source.check_keys(["nu_per_flavor_per_proton", "nu_per_flavor_per_proton_uncertainty", "distance_m", "spectra"])
     r = source.number("nu_per_flavor_per_proton", lo=0, lo_open=True)
     r_err = source.number("nu_per_flavor_per_proton_uncertainty", 0.0, lo=0)
     data = _data(top.section("data"), files)
@@ -215,6 +217,7 @@ def read_dataset(path: str | Path, data_dir: str | Path | None = None) -> Datase
         steady_state=_steady_state(top.section("steady_state"), data),
         analysis=_analysis(top.section("analysis")),
         systematics=parse_systematics(top, lambda sec: _response(sec, files)),
+        flux_spectra=_flux_spectra(source.section("spectra", required=False), files),
     )
 
 
@@ -348,6 +351,15 @@ def _response(sec: Section, files: _Files) -> ResponseSpec:
         excess_variance_table=files.get(sm, "excess_variance_table", required=False),
         qf_table=qf_table,
     )
+
+
+def _flux_spectra(sec: Section | None, files: _Files) -> tuple[tuple[str, Path], ...]:
+    """``[source.spectra]``: a table (energy [MeV] bin centre, content per bin) per flux component,
+    text or ``file.root:histogram`` / ``file.root:tree:energy,weight``."""
+    if sec is None:
+        return ()
+    sec.check_keys(list(COMPONENTS))
+    return tuple((c, path) for c in COMPONENTS if (path := files.get(sec, c, required=False)) is not None)
 
 
 def _timing(sec: Section, files: _Files) -> TimingSpec:

@@ -10,15 +10,22 @@ What to use when
   terms add up to the number of free parameters).
 - ``asimov_observed`` / ``expected_significance``: the median significance a
   repetition of the experiment would give at the standard-model rate.
-- ``impacts``: the shift of the CEvNS count when each nuisance is fixed at its
-  post-fit value +- its post-fit error and the rest refitted (a ranking table).
+- ``impacts``: the shift of the CEvNS count when each nuisance (and each free
+  steady-state parameter) is fixed at its post-fit value +- its post-fit error and the
+  rest refitted (a ranking table), and the steady-state background's share of the
+  count's error as one group (``background_group_impact``).
 - ``scan_point`` / ``profile_scan`` / ``crossings``: the profile likelihood at
   one grid point (a pure function of the best fit and the point), a scan, and
   where it crosses 1, 2, 3 sigma.
+- ``count_fit`` / ``count_interval`` / ``count_signed_root``: the CEvNS count as a fit
+  parameter (``signal.Count``), its profile-likelihood (MINOS) interval, and the signed root
+  of the profile likelihood ratio at a given count (the pull that does not linearise the
+  count in the parameters).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,10 +33,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .datafiles import ObservedData
-from .fit import FitOutcome, minimise
+from .fit import FitOutcome, minimise, minos_interval
 from .likelihood import NormalPull, OnOffBins, PoissonBins
 from .model import FitModel
 from .scanpoints import PointMapper, point_value, serial_points
+from .signal import Count
 from .steady_state import OFF_WINDOWS
 
 #: 2 Delta NLL levels of the 1, 2, 3 sigma intervals of one parameter.
@@ -154,20 +162,85 @@ def expected_significance(best: FitOutcome, name: str = "mu", value: float = 1.0
 
 
 # --- impacts ------------------------------------------------------------------
-def impacts(best: FitOutcome) -> list[dict[str, Any]]:
-    """Post-fit impact of each nuisance on the CEvNS count, largest first: refits with the
-    nuisance fixed at theta_hat +- its error (``up``/``down`` are the count shifts)."""
+#: Name of the impact-table row of the whole steady-state background (every parameter fixed).
+BACKGROUND_GROUP = "steady_state"
+
+
+def free_background_parameters(model: FitModel) -> tuple[str, ...]:
+    """The steady-state parameters without a pull term: the factorised model's P_i, Q_j (and the
+    beam-off live-time ratio), the per-bin model's live-time ratio (its b_ij are profiled in
+    closed form); none in the smooth model (its pulls are nuisances)."""
+    return tuple(p for p in model.parameters if p.startswith("ss_"))
+
+
+class FixedSteadyState:
+    """A steady-state background held at given expectations: no parameters, no sideband terms."""
+
+    parameters: tuple[str, ...] = ()
+
+    def __init__(self, expected: NDArray[np.float64]) -> None:
+        self._expected = np.asarray(expected, dtype=float)
+
+    def start(self) -> dict[str, float]:
+        return {}
+
+    def expected(self, p: Mapping[str, float]) -> NDArray[np.float64]:
+        return self._expected
+
+    def costs(self) -> list[Any]:
+        return []
+
+
+def background_fixed_model(best: FitOutcome) -> FitModel:
+    """``best.model`` with the steady-state background fixed at its best fit per bin (the AC and
+    beam-off terms dropped with it): what the fit knows without the background's uncertainty."""
+    model = best.model
+    fixed = copy.copy(model)
+    background = set(free_background_parameters(model)) | set(model.sideband_nuisances)
+    fixed.steady = FixedSteadyState(steady_state_expectation(best))
+    fixed.nuisances = tuple(n for n in model.nuisances if n.name not in background)
+    fixed.parameters = tuple(p for p in model.parameters if p not in background)
+    fixed.sideband_nuisances = frozenset()
+    fixed._beam_memo = None
+    return fixed
+
+
+def _impact_row(best: FitOutcome, name: str, description: str, free: bool) -> dict[str, Any]:
     n0 = best.model.n_cevns(best.values)
-    rows = []
-    for nuis in best.model.nuisances:
-        theta, err = best.values[nuis.name], best.errors[nuis.name]
-        shifts = []
-        for sign in (+1.0, -1.0):
-            fit = minimise(best.model, fixed={nuis.name: theta + sign * err}, start=best.values, hesse=False,
-                           strategy=0)
-            shifts.append(best.model.n_cevns(fit.values) - n0 if fit.converged else float("nan"))
-        rows.append({"name": nuis.name, "description": nuis.description, "pull": theta, "pull_err": err,
-                     "up": shifts[0], "down": shifts[1], "impact": 0.5 * (abs(shifts[0]) + abs(shifts[1]))})
+    value, err = best.values[name], best.errors[name]
+    shifts = []
+    for sign in (+1.0, -1.0):
+        fit = minimise(best.model, fixed={name: value + sign * err}, pull_centres=best.pull_centres,
+                       start=best.values, hesse=False, strategy=0)
+        shifts.append(best.model.n_cevns(fit.values) - n0 if fit.converged else float("nan"))
+    return {"name": name, "description": description, "pull": value, "pull_err": err, "free": free,
+            "up": shifts[0], "down": shifts[1], "impact": 0.5 * (abs(shifts[0]) + abs(shifts[1]))}
+
+
+def background_group_impact(best: FitOutcome) -> dict[str, Any]:
+    """The whole steady-state background's share of the count's error, in quadrature:
+    sqrt(sigma_n^2 - sigma_n^2 with the background fixed at its best fit) (HESSE errors)."""
+    fit = minimise(background_fixed_model(best), pull_centres=best.pull_centres, start=best.values)
+    sigma, sigma_fixed = best.n_cevns()[1], fit.n_cevns()[1]
+    impact = float(np.sqrt(max(sigma**2 - sigma_fixed**2, 0.0))) if fit.has_covariance else float("nan")
+    return {"name": BACKGROUND_GROUP, "description": "steady-state background, every parameter fixed (in "
+            f"quadrature: count error {sigma:.3g} -> {sigma_fixed:.3g})", "pull": float("nan"),
+            "pull_err": float("nan"), "free": True, "group": True, "up": -impact, "down": impact, "impact": impact}
+
+
+def impacts(best: FitOutcome, background: bool = True) -> list[dict[str, Any]]:
+    """Post-fit impact of each nuisance on the CEvNS count, largest first: refits with the
+    nuisance fixed at theta_hat +- its error (``up``/``down`` are the count shifts).  With
+    ``background`` also the free steady-state parameters (``free``: no pull term; ``pull`` is
+    then the fitted value and ``pull_err`` its error) and the whole background as one group
+    row (``group``, ``BACKGROUND_GROUP``)."""
+    rows = [_impact_row(best, n.name, n.description, False) for n in best.model.nuisances]
+    if background:
+        # (a parameter HESSE held on its zero limit has no error: nothing to move it by)
+        rows += [_impact_row(best, name, "steady-state background parameter (free)", True)
+                 for name in free_background_parameters(best.model) if best.errors[name] > 0]
+        if best.has_covariance:
+            rows.append(background_group_impact(best))
     return sorted(rows, key=lambda r: -r["impact"] if np.isfinite(r["impact"]) else 0.0)
 
 
@@ -176,7 +249,7 @@ def scan_point(best: FitOutcome, name: str, value: float) -> float:
     """2 Delta NLL of the profile likelihood at ``name = value``: one minimisation started from
     the best fit, so the result depends only on (best fit, point) and points can run anywhere
     (:mod:`analysis.scanpoints`)."""
-    return point_value(best.model, name, value, best.values, best.fval)
+    return point_value(best.model, name, value, best.values, best.fval, best.pull_centres)
 
 
 def scan_grid(best: FitOutcome, name: str, err_hi: float, points: int = 50) -> NDArray:
@@ -190,7 +263,8 @@ def profile_scan(best: FitOutcome, name: str, grid: Sequence[float],
                  points: PointMapper | None = None) -> NDArray[np.float64]:
     """``scan_point`` at every grid value (unclipped), by ``points`` (default: one after the other here)."""
     points = points or serial_points(best.model)
-    return np.array(points(None, name, [float(v) for v in grid], dict(best.values), float(best.fval)))
+    return np.array(points(None, name, [float(v) for v in grid], dict(best.values), float(best.fval),
+                           dict(best.pull_centres)))
 
 
 def crossings(grid: Sequence[float], values: Sequence[float], centre: float) -> dict[str, list[float | None]]:
@@ -212,3 +286,33 @@ def crossings(grid: Sequence[float], values: Sequence[float], centre: float) -> 
             sides.append(float(xs[i] + (level - ys[i]) * (xs[i + 1] - xs[i]) / (ys[i + 1] - ys[i])))
         out[f"{k}sigma"] = sides
     return out
+
+
+# --- the CEvNS count as a parameter ----------------------------------------------------
+def count_fit(best: FitOutcome, fixed: float | None = None, hesse: bool = True) -> FitOutcome:
+    """The best fit re-expressed with the CEvNS count ``n_signal`` as the signal parameter (same
+    minimum: mu = n_signal / count at mu = 1); with ``fixed`` the count held there, the rest profiled."""
+    n0 = best.model.n_cevns(best.values)
+    model = best.model.with_hypothesis(Count(len(best.model.cevns.nuclides), start_count=max(n0, 1.0)))
+    start = {**best.values, "n_signal": n0}
+    return minimise(model, fixed=None if fixed is None else {"n_signal": float(fixed)},
+                    pull_centres=best.pull_centres, start=start, hesse=hesse, strategy=1 if fixed is None else 0)
+
+
+def count_interval(best: FitOutcome) -> tuple[float, float]:
+    """Lower and upper MINOS errors (Delta NLL = 1/2) of the CEvNS count; NaN without a valid fit."""
+    fit = count_fit(best)
+    if not (fit.valid and fit.has_covariance):
+        return float("nan"), float("nan")
+    return minos_interval(fit, "n_signal")
+
+
+def count_signed_root(best: FitOutcome, count: float) -> float:
+    """sign(n_hat - count) sqrt(2 [NLL(count, profiled) - NLL(best)]): standard normal at the
+    true count, whatever the count's dependence on the parameters (invariant under
+    reparametrisation, unlike (n_hat - count) / linearised error)."""
+    fit = count_fit(best, fixed=count, hesse=False)
+    if not fit.converged:
+        return float("nan")
+    n_hat = best.model.n_cevns(best.values)
+    return float(np.sign(n_hat - count) * np.sqrt(max(2.0 * (fit.fval - best.fval), 0.0)))

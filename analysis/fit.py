@@ -22,6 +22,10 @@ from .likelihood import Cost, CostSum, NormalPull, OnOffBins, PoissonBins
 from .model import FitModel
 from .steady_state import OFF_RATIO, off_window_counts
 
+#: A steady-state parameter below this (events in a bin of the reference time bin, or a time
+#: profile relative to it) is on its zero limit for HESSE.
+NEAR_ZERO_BACKGROUND = 1e-2
+
 
 def build_cost(model: FitModel, pull_centres: Mapping[str, float] | None = None) -> CostSum:
     """Cost of ``model`` against its C data (and AC, beam-off data), plus pull terms.
@@ -53,6 +57,15 @@ class FitOutcome:
     fval: float
     valid: bool
     fixed: dict[str, float] = field(default_factory=dict)
+    #: HESSE's covariance and whether it is usable, as minimise left them (MINOS and later calls on
+    #: ``minuit`` may redo HESSE with every parameter free); None: read ``minuit``
+    hesse_covariance: NDArray[np.float64] | None = None
+    hesse_ok: bool | None = None
+
+    @property
+    def pull_centres(self) -> dict[str, float]:
+        """The auxiliary measurements of this fit's pull terms (0 for data, shifted in toys)."""
+        return {c.parameters[0]: c.centre for c in self.cost.costs if isinstance(c, NormalPull)}
 
     @property
     def converged(self) -> bool:
@@ -65,9 +78,9 @@ class FitOutcome:
     @property
     def has_covariance(self) -> bool:
         """HESSE gave a usable covariance: accurate and positive definite without forcing."""
-        fmin = self.minuit.fmin
-        return (self.minuit.covariance is not None and fmin is not None and not fmin.hesse_failed
-                and fmin.has_accurate_covar and fmin.has_posdef_covar and not fmin.has_made_posdef_covar)
+        if self.hesse_ok is not None:
+            return self.hesse_ok
+        return _hesse_ok(self.minuit)
 
     @property
     def covariance(self) -> NDArray[np.float64]:
@@ -75,6 +88,8 @@ class FitOutcome:
         if not self.has_covariance:
             n = len(self.minuit.parameters)
             return np.full((n, n), np.nan)
+        if self.hesse_covariance is not None:
+            return self.hesse_covariance
         return np.array(self.minuit.covariance)
 
     def problem(self) -> str | None:
@@ -145,6 +160,12 @@ class FitOutcome:
         return self.propagate(self.model.n_cevns)
 
 
+def _hesse_ok(m: Minuit) -> bool:
+    fmin = m.fmin
+    return bool(m.covariance is not None and fmin is not None and not fmin.hesse_failed
+                and fmin.has_accurate_covar and fmin.has_posdef_covar and not fmin.has_made_posdef_covar)
+
+
 def _at_limit(p: Any) -> bool:
     """An iminuit parameter that sits on one of its limits."""
     def near(limit: float) -> bool:
@@ -182,10 +203,29 @@ def minimise(model: FitModel, fixed: Mapping[str, float] | None = None,
     if not m.valid:
         m.migrad()
     if hesse and m.valid:
+        # Background parameters on or next to their zero limit (empty sideband bins: MIGRAD stops
+        # within ~1e-3 of it) have no curvature in Minuit's bounded internal coordinates, and the
+        # inverse Hessian is then wrong for every parameter (a sparse simulated run: count error 8.5
+        # instead of the 11.5 of its 133 events, flux_norm 0.11 instead of its prior's 1). HESSE
+        # with them held where they are, then free again for MINOS and the refits.
+        at_limit = [p.name for p in m.params if not p.is_fixed and p.name.startswith("ss_")
+                    and p.value < NEAR_ZERO_BACKGROUND]
+        for name in at_limit:
+            m.fixed[name] = True
         m.hesse()
+        ok = _hesse_ok(m)
+        covariance = np.array(m.covariance) if ok else None
+        errors = dict(zip(m.parameters, m.errors, strict=True))
+        errors.update(dict.fromkeys(at_limit, 0.0))  # on the boundary: no error to move them by
+        if at_limit:
+            for name in at_limit:
+                m.fixed[name] = False
+            m.migrad()  # a valid minimum of the whole cost again, for MINOS (the covariance is kept above)
+    else:
+        ok, covariance = None, None
+        errors = dict(zip(m.parameters, m.errors, strict=True))
     values = dict(zip(m.parameters, m.values, strict=True))
-    errors = dict(zip(m.parameters, m.errors, strict=True))
-    return FitOutcome(model, cost, m, values, errors, float(m.fval), bool(m.valid), fixed)
+    return FitOutcome(model, cost, m, values, errors, float(m.fval), bool(m.valid), fixed, covariance, ok)
 
 
 def significance(best: FitOutcome, name: str = "mu", null: float = 0.0) -> tuple[float, FitOutcome]:

@@ -129,6 +129,8 @@ class FitModel:
         factors = self.variations.factors(p)
         if factors:
             out = out * np.array([factors.get(c, 1.0) * np.ones(out.shape[1:]) for c in COMPONENTS])
+        if getattr(self.hypothesis, "absolute", False):  # signal.Count: the parameter is the count itself
+            out = out * (p["n_signal"] / max(float(out.sum()), 1e-300))
         return out
 
     def components(self, p: Params) -> dict[str, NDArray[np.float64]]:

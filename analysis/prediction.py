@@ -4,8 +4,11 @@
 templates indexed (flux component, nucleus, PE bin, time bin) at the nominal
 flux; ``NeutronModel`` does the same for beam-related (BRN) and neutrino-induced
 (NIN) neutrons from their tables.  Both take a ``ResponseState`` (quenching scale,
-acceptance parameters, timing offset) so the fit can move them; the expensive
-recoil -> PE smearing is cached on the quenching scale alone.
+acceptance parameters, timing offset) so the fit can move them.  The expensive
+recoil -> PE smearing depends on the quenching scale alone: it is computed exactly on
+nodes spaced ``QF_NODE_STEP`` apart (each once, on demand) and interpolated between them
+(template morphing with a C1 cubic, Catmull-Rom), exact at the nodes and so at the nominal
+scale 1.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from .formfactor import FORM_FACTORS
 from .response import logistic_efficiency, mean_pe, rebin_matrix, smearing_matrix, time_efficiency
 from .schema import DatasetError
 from .timing import TimeCDF, cdf_from_table, gaussian_pulse_cdf, model_cdf
-from .xsec import COUPLINGS, max_recoil_kev, recoil_spectrum
+from .xsec import COUPLINGS, max_recoil_kev, recoil_spectrum, tabulated_recoil_spectrum
 
 #: Fine time step [us] used when an acceptance vs time must be folded in.
 FINE_TIME_STEP_US = 0.01
+#: Spacing in the quenching scale of the nodes where the smearing is computed exactly.
+QF_NODE_STEP = 0.005
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,22 @@ class ResponseGrid:
         return fine @ self.time_rebin
 
 
+def flux_spectra(spec: DatasetSpec) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """The dataset's tabulated flux spectra: component -> (energy edges [MeV], probability per bin),
+    from (bin centre, content) rows on a regular grid, normalised to one neutrino."""
+    out = {}
+    for component, path in spec.flux_spectra:
+        table = read_table(path, 2)
+        edges = centres_to_edges(table[:, 0], path)
+        content = np.zeros(edges.size - 1)
+        np.add.at(content, np.searchsorted(edges, table[:, 0]) - 1, table[:, 1])
+        if edges[0] < 0 or np.any(content < 0) or content.sum() <= 0:
+            raise DatasetError(f"{path.name}: flux spectrum of {component}: expected energies >= 0 and "
+                               f"non-negative contents with a positive sum")
+        out[component] = (edges, content / content.sum())
+    return out
+
+
 def _time_cdfs(spec: DatasetSpec, t_max_us: float) -> dict[str, TimeCDF]:
     t = spec.timing
     if t.model == "tables":
@@ -122,22 +143,55 @@ class CevnsModel:
         self.targets = np.array([formula_units * n.per_formula_unit for n in det.nuclei])
         self.fluence = fluence_per_flavor(spec.nu_per_proton.value, pot, spec.distance_m)
         step = spec.analysis.recoil_step_kev
-        t_top = max(float(max_recoil_kev(MICHEL_ENDPOINT_MEV, n.nuclear_mass_mev)) for n in self.nuclides)
+        self.spectra = flux_spectra(spec)
+        e_top = max([MICHEL_ENDPOINT_MEV, *(edges[-1] for edges, _ in self.spectra.values())])
+        t_top = max(float(max_recoil_kev(e_top, n.nuclear_mass_mev)) for n in self.nuclides)
         edges = np.arange(0.0, t_top + step, step)
         self.recoil_kev = 0.5 * (edges[1:] + edges[:-1])
         ff = FORM_FACTORS[det.form_factor]
         self.couplings = COUPLINGS[det.couplings]
         # recoils per recoil bin, shape (component, nucleus, recoil bin)
+        def folded(c: str, nuc) -> NDArray[np.float64]:
+            if c in self.spectra:
+                return tabulated_recoil_spectrum(*self.spectra[c], self.recoil_kev, nuc, self.sin2_theta_w, ff,
+                                                 self.couplings)
+            return recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff, self.couplings)
+
         self.recoils = np.array([
-            [self.fluence * n_t * recoil_spectrum(c, self.recoil_kev, nuc, self.sin2_theta_w, ff, self.couplings) * step
-             for nuc, n_t in zip(self.nuclides, self.targets, strict=True)]
+            [self.fluence * n_t * folded(c, nuc) * step for nuc, n_t in zip(self.nuclides, self.targets, strict=True)]
             for c in COMPONENTS
         ])
         table = spec.response.excess_variance_table
         self._excess_table = None if table is None else read_table(table, 2)
         qf_table = spec.response.qf_table
         self._qf_table = None if qf_table is None else read_table(qf_table, 2)
-        self._smeared = lru_cache(maxsize=64)(self._smear)
+        self._nodes: dict[int, NDArray[np.float64]] = {}
+        self._smeared = lru_cache(maxsize=64)(self._morphed)
+        # MIGRAD moves one parameter at a time: the PE and the time factors are cached apart
+        self._pe = lru_cache(maxsize=64)(self._pe_at)
+        self._time = lru_cache(maxsize=64)(self._time_at)
+
+    def _node(self, k: int) -> NDArray[np.float64]:
+        node = self._nodes.get(k)
+        if node is None:
+            node = self._nodes[k] = self._smear(1.0 + k * QF_NODE_STEP)
+        return node
+
+    def _morphed(self, qf_scale: float) -> NDArray[np.float64]:
+        """Smeared recoils at ``qf_scale``: Catmull-Rom cubic through the four nearest nodes
+        (continuous with its first derivative, so MIGRAD's numerical gradients stay smooth;
+        exact for quadratics in the scale)."""
+        x = (qf_scale - 1.0) / QF_NODE_STEP
+        if not np.isfinite(x):  # MIGRAD may probe a NaN (thousands of times): a NaN cost, at once
+            return np.full_like(self._node(0), np.nan)
+        k = int(np.floor(x))
+        u = x - k
+        if u < 1e-9 or u > 1.0 - 1e-9:
+            return self._node(int(round(x)))
+        u2, u3 = u * u, u * u * u
+        weights = (0.5 * (-u3 + 2.0 * u2 - u), 0.5 * (3.0 * u3 - 5.0 * u2 + 2.0),
+                   0.5 * (-3.0 * u3 + 4.0 * u2 + u), 0.5 * (u3 - u2))
+        return sum(w * self._node(k + j) for j, w in zip((-1, 0, 1, 2), weights, strict=True))
 
     def _smear(self, qf_scale: float) -> NDArray[np.float64]:
         r = self.spec.response
@@ -158,14 +212,21 @@ class CevnsModel:
         return r.excess_variance + r.excess_variance_slope * mean if r.excess_variance_slope else r.excess_variance
 
     def pe_spectra(self, state: ResponseState) -> NDArray[np.float64]:
-        """Accepted counts per analysis PE bin, shape (component, nucleus, PE bin)."""
-        accepted = self._smeared(float(state.qf_scale)) * self.grid.pe_efficiency(state)
-        return accepted @ self.grid.pe_rebin
+        """Accepted counts per analysis PE bin, shape (component, nucleus, PE bin) (cached: do not
+        modify the array)."""
+        return self._pe(float(state.qf_scale), float(state.eff_a), float(state.eff_k), float(state.eff_x0))
+
+    def _pe_at(self, qf_scale: float, eff_a: float, eff_k: float, eff_x0: float) -> NDArray[np.float64]:
+        state = ResponseState(qf_scale, eff_a, eff_k, eff_x0)
+        return (self._smeared(qf_scale) * self.grid.pe_efficiency(state)) @ self.grid.pe_rebin
 
     def time_pdfs(self, state: ResponseState) -> NDArray[np.float64]:
-        """Probability per time bin, shape (component, time bin)."""
-        return np.array([self.grid.time_pdf(self.grid.cdfs[COMPONENT_TIMING[c]], state.t_offset_us)
-                         for c in COMPONENTS])
+        """Probability per time bin, shape (component, time bin) (cached: do not modify the array)."""
+        return self._time(float(state.t_offset_us))
+
+    def _time_at(self, offset_us: float) -> NDArray[np.float64]:
+        kinds = {k: self.grid.time_pdf(self.grid.cdfs[k], offset_us) for k in set(COMPONENT_TIMING.values())}
+        return np.array([kinds[COMPONENT_TIMING[c]] for c in COMPONENTS])
 
     def templates(self, state: ResponseState) -> NDArray[np.float64]:
         pe = self.pe_spectra(state)

@@ -18,12 +18,13 @@ from scipy.optimize import brentq
 from .counting import CountingResult, counting_analysis
 from .datafiles import ObservedData
 from .dataset import DatasetSpec
-from .diagnostics import crossings, expected_significance, impacts, profile_scan, scan_grid, window_chi2
+from .diagnostics import count_interval, crossings, expected_significance, impacts, profile_scan, scan_grid, window_chi2
 from .fit import FitOutcome, minimise, minos_interval, significance
 from .flux import COMPONENTS
 from .formfactor import FORM_FACTORS
 from .model import FitModel
 from .nsi import nue_rate_ratio
+from .prediction import flux_spectra
 from .scanpoints import PointMapper, hypothesis_model, serial_points
 from .signal import Flavored
 from .steady_state import OFF_RATIO
@@ -62,7 +63,8 @@ def cross_sections_sm(model: FitModel) -> dict[str, float]:
     weights = np.array([n.per_formula_unit for n in det.nuclei], dtype=float)
     weights /= weights.sum()
     couplings = COUPLINGS[det.couplings]
-    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff, couplings)
+    spectra = flux_spectra(model.spec)
+    table = np.array([[flux_averaged_cross_section(c, n.nuclide, det.sin2_theta_w, ff, couplings, spectra.get(c))
                        for n in det.nuclei]
                       for c in COMPONENTS]) @ weights
     return {"all": float(table.mean()), "prompt": float(table[0]), "delayed": float(table[1:].mean()),
@@ -126,7 +128,8 @@ def nsi_scan(best: FitOutcome, counting: CountingResult, sm_components: dict[str
     nue = minimise(model, start={**best.values, "mu_nue": 1.0}, hesse=False)
     grid = np.concatenate([np.arange(0.0, 2.0, 0.1), np.arange(2.0, 8.01, 0.5)])
     points = points or serial_points(best.model)
-    dchi2 = np.array(points("nue", "mu_nue", [float(g) for g in grid], dict(nue.values), float(nue.fval)))
+    dchi2 = np.array(points("nue", "mu_nue", [float(g) for g in grid], dict(nue.values), float(nue.fval),
+                            dict(nue.pull_centres)))
     eps = np.linspace(-span, span, n_grid)
     eu, ed = np.meshgrid(eps, eps)
     nuclei = [(n.Z, n.N) for n in model.cevns.nuclides]
@@ -242,6 +245,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
     mu_lo, mu_hi = minos_interval(best, "mu") if best.valid and best.has_covariance else (float("nan"),) * 2
     mu = best.values["mu"]
     n_cevns, n_cevns_err = best.n_cevns()
+    n_lo, n_hi = count_interval(best) if best.valid and best.has_covariance else (float("nan"),) * 2
     comps, sm_err, breakdown = sm_prediction(model)
     sm_total = float(sum(comps[c] for c in COMPONENTS))
     neutron_total = sum(comps.get(n.name, 0.0) for n in spec.neutrons)
@@ -271,6 +275,7 @@ def analyse(spec: DatasetSpec, observed: ObservedData, with_nsi: bool = True,
         "dataset": spec.name,
         "n_cevns": n_cevns,
         "n_cevns_err": n_cevns_err,
+        "n_cevns_err_lo": -n_lo, "n_cevns_err_hi": n_hi,
         "mu": mu, "mu_err_lo": -mu_lo, "mu_err_hi": mu_hi,
         "significance_sigma": z,
         "significance_expected_sigma": asimov["z"],

@@ -3,7 +3,9 @@
 A dataset names a ROOT object as ``file.root:name`` wherever it takes a table file:
 
 - a 1D histogram (TH1) gives the rows (bin centre, content);
-- a 2D histogram (TH2) gives (x centre, y centre, content) for every bin, x outer;
+- a 2D histogram (TH2) gives (x centre, y centre, content) for every bin, x outer; where a
+  two-column table is expected, name its projection: ``file.root:name:x`` (x centre, content
+  summed over y) or ``:y`` (e.g. the energy spectrum and the time profile of one 2D flux);
 - a tree (TTree, or the newer RNTuple) gives its numeric branches as columns in their
   stored order, or the branches listed after a second colon: ``file.root:tree:pe,time_us``.
 
@@ -48,7 +50,7 @@ def read_root_table(reference: str | Path, columns: int) -> NDArray[np.float64]:
                 raise DatasetError(f"{where}: no such object in the ROOT file; it holds "
                                    f"{', '.join(sorted(k.split(';')[0] for k in handle.keys())) or 'nothing'}")
             obj = handle[name]
-            table = _table(obj, branches, where)
+            table = _table(obj, branches, where, columns)
     except DatasetError:
         raise
     except (OSError, ValueError, KeyError) as exc:
@@ -60,10 +62,17 @@ def read_root_table(reference: str | Path, columns: int) -> NDArray[np.float64]:
     return table[:, :columns]
 
 
-def _table(obj, branches: list[str], where: str) -> NDArray[np.float64]:
+def _table(obj, branches: list[str], where: str, columns: int) -> NDArray[np.float64]:
     classname = getattr(obj, "classname", "")
     if classname.startswith("TH1"):
         return np.column_stack([obj.axis().centers(), obj.values()])
+    if classname.startswith("TH2") and (branches or columns < 3):
+        if branches not in (["x"], ["y"]):
+            raise DatasetError(f"{where}: a TH2 holds (x, y, content); for a {columns}-column table name its "
+                               f"projection, {where}:x or {where}:y" + (f", not {':'.join(branches)!r}"
+                                                                        if branches else ""))
+        k = 0 if branches == ["x"] else 1
+        return np.column_stack([obj.axis(k).centers(), obj.values().sum(axis=1 - k)])
     if classname.startswith("TH2"):
         x, y = obj.axis(0).centers(), obj.axis(1).centers()
         xx, yy = np.meshgrid(x, y, indexing="ij")

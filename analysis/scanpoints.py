@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .fit import minimise
+from .fit import NEAR_ZERO_BACKGROUND, minimise
 from .model import FitModel
 from .signal import NueStrength
 
 HYPOTHESES = (None, "nue")  # the fit's own signal model; the nu_e strength (NSI)
 
-#: (hypothesis, parameter, values, best-fit values, best-fit minimum) -> 2 Delta NLL at each value
-PointMapper = Callable[[str | None, str, Sequence[float], dict[str, float], float], list[float]]
+#: (hypothesis, parameter, values, best-fit values, best-fit minimum, pull centres) -> 2 Delta NLL at each value
+PointMapper = Callable[[str | None, str, Sequence[float], dict[str, float], float, dict[str, float]], list[float]]
 
 
 def hypothesis_model(model: FitModel, hypothesis: str | None) -> FitModel:
@@ -31,9 +31,19 @@ def hypothesis_model(model: FitModel, hypothesis: str | None) -> FitModel:
     raise ValueError(f"unknown scan hypothesis {hypothesis!r} (known: {HYPOTHESES})")
 
 
-def point_value(model: FitModel, name: str, value: float, start: dict[str, float], fval: float) -> float:
-    """2 Delta NLL at ``name = value`` (NaN if the minimisation does not converge), unclipped below at 0."""
-    fit = minimise(model, fixed={name: float(value)}, start=start, hesse=False, strategy=0)
+def point_value(model: FitModel, name: str, value: float, start: dict[str, float], fval: float,
+                pull_centres: dict[str, float] | None = None) -> float:
+    """2 Delta NLL at ``name = value`` (NaN if the minimisation does not converge), unclipped below at 0;
+    ``pull_centres``: those of the best fit (a toy's shifted auxiliary measurements)."""
+    fit = minimise(model, fixed={name: float(value)}, pull_centres=pull_centres, start=start, hesse=False,
+                   strategy=0)
+    if any(k.startswith("ss_") and v < NEAR_ZERO_BACKGROUND for k, v in start.items()):
+        # background parameters on their zero limit have no gradient there: start also from one
+        # count each (as fit.significance does) and keep the better minimum
+        again = {k: (max(v, 1.0) if k.startswith("ss_") else v) for k, v in start.items()}
+        retry = minimise(model, fixed={name: float(value)}, pull_centres=pull_centres, start=again, hesse=False,
+                         strategy=0)
+        fit = min((f for f in (fit, retry) if f.converged), key=lambda f: f.fval, default=fit)
     if not fit.converged:
         return float("nan")
     return max(2.0 * (fit.fval - fval), 0.0)
@@ -43,8 +53,8 @@ def serial_points(model: FitModel) -> PointMapper:
     """The points of ``model``'s scans computed one after the other, in this process."""
 
     def points(hypothesis: str | None, name: str, values: Sequence[float], start: dict[str, float],
-               fval: float) -> list[float]:
+               fval: float, pull_centres: dict[str, float]) -> list[float]:
         m = hypothesis_model(model, hypothesis)
-        return [point_value(m, name, v, start, fval) for v in values]
+        return [point_value(m, name, v, start, fval, pull_centres) for v in values]
 
     return points

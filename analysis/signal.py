@@ -9,6 +9,9 @@ sin^2 theta_W.  What to use when:
   (nu_e + anti-nu_mu) neutrinos.
 - ``NueStrength``: only the nu_e component scaled (NSI in the ee sector).
 - ``WeakMixing``: sin^2 theta_W itself, through Q_W^2 of each nucleus.
+- ``Count``: the CEvNS count in the analysis window itself (``n_signal``), the SM mix of
+  components and nuclei kept: the same model as ``Strength`` with mu = n_signal / (count at
+  mu = 1), so that the count can be profiled (its profile-likelihood interval) like a parameter.
 """
 
 from __future__ import annotations
@@ -46,6 +49,25 @@ class Strength:
 
     def scale(self, p: Mapping[str, float]) -> NDArray[np.float64]:
         return np.full((len(COMPONENTS), self.n_nuclei), p["mu"])
+
+
+@dataclass(frozen=True)
+class Count:
+    """The CEvNS count as the parameter: ``FitModel`` rescales the SM-mix expectation to it
+    (``absolute``); ``scale`` gives the SM mix."""
+
+    n_nuclei: int
+    start_count: float = 100.0
+    parameters: tuple[str, ...] = ("n_signal",)
+    limits: dict[str, tuple[float | None, float | None]] = field(default_factory=lambda: {"n_signal": (0.0, None)})
+    absolute: bool = True
+
+    @property
+    def start(self) -> dict[str, float]:
+        return {"n_signal": self.start_count}
+
+    def scale(self, p: Mapping[str, float]) -> NDArray[np.float64]:
+        return np.ones((len(COMPONENTS), self.n_nuclei))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .datafiles import ObservedData
+from .diagnostics import count_signed_root
 from .fit import FitOutcome, minimise
 from .model import FitModel
 from .steady_smooth import SmoothSteadyState
@@ -72,7 +73,9 @@ def fit_toy(model: FitModel, toy: Toy, truth: dict[str, float]) -> FitOutcome:
 
 def run_toy(model: FitModel, truth: dict[str, float], seed: int) -> dict[str, float]:
     """Draw and fit one toy from ``seed``: fitted and true CEvNS count and signal strength,
-    their errors and pulls, and whether the fit is valid (NaN pulls without a covariance)."""
+    their errors and pulls, and whether the fit is valid (NaN pulls without a covariance).
+    ``pull_n_cevns`` is (n_hat - n_true) / linearised error; ``pull_n_cevns_profile`` the signed
+    root of the count's profile likelihood ratio at n_true (|.| < 1 iff the MINOS interval covers)."""
     toy = draw_toy(model, truth, np.random.default_rng(seed))
     fit = fit_toy(model, toy, truth)
     n_true = model.n_cevns(truth)
@@ -80,4 +83,5 @@ def run_toy(model: FitModel, truth: dict[str, float], seed: int) -> dict[str, fl
     mu_err = fit.errors["mu"] if fit.has_covariance else float("nan")
     return {"seed": seed, "valid": bool(fit.valid and fit.has_covariance), "n_cevns": n, "n_cevns_err": err,
             "n_cevns_true": n_true, "pull_n_cevns": (n - n_true) / err if err > 0 else float("nan"),
+            "pull_n_cevns_profile": count_signed_root(fit, n_true) if fit.converged else float("nan"),
             "mu": fit.values["mu"], "mu_err": mu_err, "pull_mu": (fit.values["mu"] - truth["mu"]) / mu_err}

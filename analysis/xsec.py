@@ -142,6 +142,34 @@ def recoil_spectrum(
     return np.where(t > 0, _prefactor_cm2_per_kev(nuclide, qw2) * f2 * energy_integral, 0.0)
 
 
+def tabulated_recoil_spectrum(
+    edges_mev: ArrayLike,
+    probabilities: ArrayLike,
+    recoil_kev: ArrayLike,
+    nuclide: Nuclide,
+    sin2_theta_w: float,
+    form_factor: FormFactor = FORM_FACTORS["klein_nystrand"],
+    couplings: Couplings = TREE,
+) -> NDArray[np.float64]:
+    """``recoil_spectrum`` for a tabulated flux: ``probabilities`` per energy bin (unit sum,
+    flat within each bin).  Each bin is integrated from max(its lower edge, E_min(T)) with a
+    4-node Gauss-Legendre rule (exact for the kinematic factor times a cubic: the same rule
+    as the analytic Michel spectra)."""
+    t = np.asarray(recoil_kev, dtype=float)
+    edges = np.asarray(edges_mev, dtype=float)
+    density = np.asarray(probabilities, dtype=float) / np.diff(edges)
+    m = nuclide.nuclear_mass_mev
+    lo = np.maximum(edges[None, :-1], min_energy_mev(t, m)[:, None])  # (recoil, energy bin)
+    hi = np.maximum(edges[None, 1:], lo)
+    nodes, weights = _GL4
+    e = 0.5 * (hi - lo)[..., None] * nodes + 0.5 * (hi + lo)[..., None]
+    factor = _kinematic_factor(np.maximum(e, 1e-12), t[:, None, None] * 1e-3, m)
+    energy_integral = ((factor @ weights) * 0.5 * (hi - lo)) @ density
+    qw2 = weak_charge(nuclide.Z, nuclide.N, sin2_theta_w, couplings) ** 2
+    f2 = _form_factor_squared(form_factor, momentum_transfer_fm(t, m), nuclide)
+    return np.where(t > 0, _prefactor_cm2_per_kev(nuclide, qw2) * f2 * energy_integral, 0.0)
+
+
 def total_cross_section(
     energy_mev: ArrayLike,
     nuclide: Nuclide,
@@ -165,8 +193,17 @@ def flux_averaged_cross_section(
     sin2_theta_w: float,
     form_factor: FormFactor = FORM_FACTORS["klein_nystrand"],
     couplings: Couplings = TREE,
+    spectrum: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> float:
-    """<sigma> [cm^2] of one flux component: int f(E) sigma(E) dE (no threshold)."""
+    """<sigma> [cm^2] of one flux component: int f(E) sigma(E) dE (no threshold); f the
+    analytic pi+ DAR spectrum, or ``spectrum`` = (energy edges [MeV], probability per bin)."""
+    if spectrum is not None:
+        edges, prob = (np.asarray(a, dtype=float) for a in spectrum)
+        nodes, weights = _GL4
+        half = 0.5 * np.diff(edges)
+        e = half[:, None] * nodes + 0.5 * (edges[1:] + edges[:-1])[:, None]
+        sigma = total_cross_section(e.ravel(), nuclide, sin2_theta_w, form_factor, couplings).reshape(e.shape)
+        return float(((sigma @ weights) * half / np.diff(edges)) @ prob)
     if component == "prompt":
         return float(total_cross_section(PROMPT_ENERGY_MEV, nuclide, sin2_theta_w, form_factor, couplings))
     nodes, weights = _GL64

@@ -147,6 +147,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"{spec.name}: C {c['n_c']:.0f}, AC {c['n_ac']:.0f}, neutrons {c['neutrons']:.1f}")
     print(f"  CEvNS (fit)        {s['n_cevns']:.1f} +- {_num(s['n_cevns_err'], '.1f')}   SM {s['sm_prediction']:.1f}"
           f" +- {s['sm_prediction_err']:.1f}")
+    print(f"    profile interval -{_num(s['n_cevns_err_lo'], '.1f')} +{_num(s['n_cevns_err_hi'], '.1f')}")
     print(f"  CEvNS (counting)   {c['signal']:.1f} +- {c['error']:.1f}")
     print(f"  significance       {_num(s['significance_sigma'], '.2f')} sigma (expected at SM "
           f"{_num(s['significance_expected_sigma'], '.2f')})   steady state: {s['steady_state']['model']}")
@@ -162,8 +163,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if s["impacts"]:
         print("  largest impacts on the CEvNS count (pull, +1/-1 sigma shift):")
         for row in s["impacts"][:5]:
+            if row.get("group"):
+                print(f"    {row['name']:14s} all fixed      {row['up']:+.1f} / {row['down']:+.1f} (in quadrature)")
+                continue
             print(f"    {row['name']:14s} {row['pull']:+.2f} +- {row['pull_err']:.2f}  "
-                  f"{row['up']:+.1f} / {row['down']:+.1f}")
+                  f"{row['up']:+.1f} / {row['down']:+.1f}{'  (free)' if row.get('free') else ''}")
     print(f"  ({s['fit_seconds']:.1f} s)", flush=True)
     if s["fit_note"]:
         print(f"sevens: error: {args.dataset}: {s['fit_note']}; the values above are not a measurement",

@@ -71,10 +71,10 @@ def cmd_toys(args: argparse.Namespace) -> int:
     s = out["summary"]
     print(f"{args.dataset}: {s['valid']}/{s['toys']} valid toys (seed {args.seed}, mu_true {args.mu_true:g}) in "
           f"{out['seconds']:.1f} s on {scheduler}")
-    for name in ("pull_n_cevns", "pull_mu"):
+    for name in ("pull_n_cevns", "pull_n_cevns_profile", "pull_mu"):
         p = s[name]
         if p["mean"] is not None and p["width"] is not None:
-            print(f"  {name:13s} mean {p['mean']:+.3f} +- {p['mean_err']:.3f}  width {p['width']:.3f}")
+            print(f"  {name:20s} mean {p['mean']:+.3f} +- {p['mean_err']:.3f}  width {p['width']:.3f}")
     for name, why in out["failed"].items():
         print(f"sevens fit: {name}: failed twice: {why}", file=sys.stderr)
     if args.json:

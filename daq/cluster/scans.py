@@ -32,6 +32,7 @@ class PointJob:
     value: float
     start: dict[str, float]
     fval: float
+    pull_centres: dict[str, float]
 
 
 def model_of(job: PointJob) -> Any:
@@ -49,7 +50,7 @@ def run_point(job: PointJob) -> float:
     """2 Delta NLL at one point (the task)."""
     from analysis.scanpoints import point_value
 
-    return point_value(model_of(job), job.name, job.value, job.start, job.fval)
+    return point_value(model_of(job), job.name, job.value, job.start, job.fval, job.pull_centres)
 
 
 class ClusterPoints:
@@ -62,9 +63,9 @@ class ClusterPoints:
         self.tasks = 0
 
     def __call__(self, hypothesis: str | None, name: str, values: Sequence[float], start: dict[str, float],
-                 fval: float) -> list[float]:
-        jobs = [PointJob(self.key, self.spec, self.observed, hypothesis, name, float(v), dict(start), float(fval))
-                for v in values]
+                 fval: float, pull_centres: dict[str, float]) -> list[float]:
+        jobs = [PointJob(self.key, self.spec, self.observed, hypothesis, name, float(v), dict(start), float(fval),
+                         dict(pull_centres)) for v in values]
         names = [f"{name} = {v:g}" for v in values]
         outcome = fan_out(self.client, run_point, jobs, names, f"scan {name}")
         self.tasks += len(jobs)

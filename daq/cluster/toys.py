@@ -44,7 +44,9 @@ def rng_of(seed: int, index: int) -> np.random.Generator:
 
 
 def run_toy(job: ToyJob) -> dict[str, Any]:
-    """Draw and fit toy ``job.index``: fitted CEvNS count and signal strength, their errors and pulls."""
+    """Draw and fit toy ``job.index``: fitted CEvNS count and signal strength, their errors and pulls
+    (the count's also from its profile likelihood, ``analysis.toys.run_toy``'s)."""
+    from analysis.diagnostics import count_signed_root
     from analysis.toys import draw_toy, fit_toy
 
     model = model_of(job.dataset, job.data_dir)
@@ -56,6 +58,7 @@ def run_toy(job: ToyJob) -> dict[str, Any]:
     return {"index": job.index, "valid": bool(fit.valid), "n_cevns": float(n), "n_cevns_err": float(err),
             "n_true": float(n_true), "mu": mu, "mu_err": mu_err, "fval": float(fit.fval),
             "pull_n_cevns": float((n - n_true) / err) if err > 0 else float("nan"),
+            "pull_n_cevns_profile": count_signed_root(fit, n_true) if fit.converged else float("nan"),
             "pull_mu": float((mu - job.mu_true) / mu_err) if mu_err > 0 else float("nan")}
 
 
@@ -71,7 +74,7 @@ def summarise(results: list[dict[str, Any] | None]) -> dict[str, Any]:
     """Pull means and widths over the valid toys."""
     ok = [r for r in results if r is not None and r["valid"]]
     out: dict[str, Any] = {"toys": len(results), "valid": len(ok)}
-    for name in ("pull_n_cevns", "pull_mu"):
+    for name in ("pull_n_cevns", "pull_n_cevns_profile", "pull_mu"):
         p = np.array([r[name] for r in ok], float)
         p = p[np.isfinite(p)]
         out[name] = {"mean": float(p.mean()) if p.size else None,

@@ -126,7 +126,9 @@ def test_impacts_ranked(best):
     """One row per nuisance, largest first; the steady-state normalisation moves the CEvNS count
     against itself (more background, fewer CEvNS) by roughly its prior over the C window."""
     table = impacts(best)
-    assert [r["name"] for r in table] and len(table) == len(best.model.nuisances)
+    # one row per nuisance and the background group (the smooth model has no free background parameter)
+    assert [r["name"] for r in table] and len(table) == len(best.model.nuisances) + 1
+    assert sum(1 for r in table if r.get("group")) == 1
     values = [r["impact"] for r in table]
     assert values == sorted(values, reverse=True)
     norm = next(r for r in table if r["name"] == NORM)
