@@ -26,7 +26,6 @@ from simulators.presets import preset_config
 PRESETS = ("fast/0.8/+0", "typical/0.8/+0", "slow/0.8/+0", "typical/0.5/+1", "typical/1.2/-1")
 # (preset, bar) -> what is measured there (docs/reconstruction.md)
 NOT_MET = {
-    ("slow/0.8/+0", "onset"): "20 ns SPE: onset purity 0.92: a dark count before a sparse train",
     ("typical/1.2/-1", "gain"): "1.2 ADC noise: gain 3 % high (22 % of the SPEs below the threshold, extrapolated)",
     ("typical/1.2/-1", "pe_ratio"): "1.2 ADC noise: PE 5 % low (the gain 3 % high)",
 }
