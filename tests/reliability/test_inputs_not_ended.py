@@ -1,4 +1,4 @@
-"""A replay or reprocessing of a run that has not ended ``ok`` never says ``ok``.
+"""A replay or reprocessing of a run that has not ended ``ok`` never says ``ok``; an export refuses a live run.
 
 Before: `sevens replay` and `sevens reprocess` of a run file still being recorded read whatever had
 been flushed (840 and 1174 of the run's 1483 triggers) and wrote outputs that said ``ok``. Now a run
@@ -53,6 +53,9 @@ def test_a_run_still_being_recorded_is_refused_and_replays_once_it_has_ended(tmp
                                "its run directory is held by pid "), line
         with pytest.raises(RunFileError, match="still being recorded"):
             plan([str(path)], None, tmp_path / "reprocessed", "link")
+        export = sevens("export", str(path), "--out", str(tmp_path / "events.h5"))
+        assert export.returncode == 2 and "the run is still being recorded" in export.stderr
+        assert not (tmp_path / "events.h5").exists()
         daq.send_signal(signal.SIGINT)  # Ctrl-C: the run ends cleanly
         out, err = daq.communicate(timeout=120)
         assert daq.returncode == 0, err[-2000:]
