@@ -152,7 +152,7 @@ def check_status(status: dict[str, Any] | None, error: str | None, heartbeat_tim
             code = p.get("exit_code")
             why = f" (exit code {code})" if code is not None else ""
             out.append(Condition(f"process:{name}", Severity.ERROR, f"process {name} is not running{why}"))
-        elif age is None or age > heartbeat_timeout_s:
+        elif (age is None or age > heartbeat_timeout_s) and p.get("state") != "warming":  # compiling: silent
             what = "never sent a heartbeat" if age is None else f"stopped heartbeating ({age:.1f} s)"
             out.append(Condition(f"process:{name}", Severity.ERROR, f"process {name} {what}"))
         if p.get("losses"):

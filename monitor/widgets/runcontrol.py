@@ -44,8 +44,11 @@ ROW_WARN = QColor(239, 143, 0, 90)
 
 
 def process_health(p: dict[str, Any], heartbeat_timeout_s: float) -> str:
-    """"ok", "warn" (malformed or gap counts) or "bad" (dead, silent, losing triggers)."""
+    """"ok", "warn" (malformed or gap counts; compiling its kernels, silent meanwhile) or "bad" (dead,
+    silent, losing triggers)."""
     age = p.get("heartbeat_age_s")
+    if p.get("alive") and p.get("state") == "warming" and not p.get("losses"):
+        return "warn"  # the supervisor allows it supervisor.warmup_timeout_s
     if not p.get("alive") or age is None or age > heartbeat_timeout_s or p.get("losses"):
         return "bad"
     if p.get("malformed") or p.get("gaps"):

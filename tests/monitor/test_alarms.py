@@ -74,6 +74,17 @@ def test_a_process_that_stops_heartbeating_or_dies_raises_an_error(status) -> No
     assert dead[0].key == "process:veto" and "exit code -9" in dead[0].message
     lossy = check_status(status(reader={"losses": 12}), None, 2.0)
     assert lossy[0].key == "losses:reader" and lossy[0].severity is Severity.ERROR
+    # compiling its kernels on a first start: silent, but not hung (the supervisor allows warmup_timeout_s)
+    assert check_status(status(builder={"heartbeat_age_s": 40.0, "state": "warming"}), None, 2.0) == []
+
+
+def test_a_warming_process_is_amber_not_red() -> None:
+    from monitor.widgets.runcontrol import process_health
+
+    row = {"alive": True, "heartbeat_age_s": 40.0, "state": "warming", "losses": 0}
+    assert process_health(row, 2.0) == "warn"
+    assert process_health({**row, "state": "idle"}, 2.0) == "bad"
+    assert process_health({**row, "alive": False}, 2.0) == "bad"
 
 
 def test_run_control_errors(status) -> None:  # noqa: ANN001
