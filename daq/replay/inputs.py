@@ -37,7 +37,7 @@ from daq.runfile import (
     open_run,
     read_rows,
     readable_attrs,
-    recording_now,
+    refuse_while_recording,
 )
 from daq.runfile.tables import ReadFailure, by_name, check_fields, read_block
 
@@ -72,11 +72,7 @@ def scan_input(path: Path) -> InputFile:
 
     Raises RunFileError if it cannot be opened or holds no raw records."""
     with open_run(path) as f:
-        if str(f.attrs.get("exit_status", "")) == RUNNING_STATUS:
-            writer = recording_now(path)
-            if writer is not None:  # what is there now is an arbitrary part of the run
-                raise RunFileError(f"{path}: the run is still being recorded (exit_status {RUNNING_STATUS!r}; its "
-                                   f"run directory is held by {writer}); replay it after it has ended")
+        refuse_while_recording(path, str(f.attrs.get("exit_status", "")), "replay it after it has ended")
         try:
             for name in ("triggers", "raw/csi", "raw/veto", "beam"):
                 if name not in f:

@@ -23,6 +23,7 @@ from daq.runfile.files import (
     missing_raw_sources,
     open_run,
     recording_now,
+    refuse_while_recording,
     run_file_path,
     run_files,
     units_of,
@@ -36,5 +37,6 @@ __all__ = [
     "H5_ERRORS", "LAYOUT_VERSION", "RAW", "RUN_DIR_LOCK", "RUNNING_STATUS", "TABLES", "UNCLOSED",
     "DiskFullError", "RunFileError", "RunFileWriter",
     "check_free_space", "compression_options", "free_bytes", "missing_raw_sources", "open_run", "read_rows",
-    "readable_attrs", "recording_now", "run_file_path", "run_files", "units_of", "write_failure",
+    "readable_attrs", "recording_now", "refuse_while_recording", "run_file_path", "run_files", "units_of",
+    "write_failure",
 ]

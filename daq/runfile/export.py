@@ -36,7 +36,7 @@ import daq
 from daq import config as config_mod
 from daq import dtypes
 from daq.kernels.exposure import gwhr
-from daq.runfile.files import RUNNING_STATUS, TABLE_CHUNK_BYTES, RunFileError, open_run, recording_now, run_files
+from daq.runfile.files import TABLE_CHUNK_BYTES, RunFileError, open_run, refuse_while_recording, run_files
 from daq.runfile.outputs import check_output, replacing
 from daq.runfile.tables import by_name, check_fields, read_rows, readable_attrs
 
@@ -78,9 +78,7 @@ def read_run(run_file: str | Path) -> tuple[list[dict[str, Any]], np.ndarray]:
     for path in files:
         with open_run(path) as f:
             status = str(f.attrs.get("exit_status", ""))  # the run's own: its last file's
-            if status == RUNNING_STATUS and recording_now(path) is not None:
-                raise RunFileError(f"{path}: the run is still being recorded (exit_status {RUNNING_STATUS!r}; its "
-                                   f"run directory is held by {recording_now(path)}); export it after it has ended")
+            refuse_while_recording(path, status, "export it after it has ended")
             for name in ("selected", "beam"):
                 if name not in f:
                     raise RunFileError(f"{path}: no '{name}' dataset; not a run file of this layout")

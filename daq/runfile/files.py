@@ -95,6 +95,17 @@ def recording_now(path: str | Path) -> str | None:
     return None
 
 
+def refuse_while_recording(path: str | Path, exit_status: str, then: str) -> None:
+    """RunFileError if run file ``path`` (whose ``exit_status`` this is) is being recorded right now:
+    what is in it at this moment is an arbitrary part of the run. ``then`` says what to do instead."""
+    if exit_status != RUNNING_STATUS:
+        return
+    writer = recording_now(path)
+    if writer is not None:
+        raise RunFileError(f"{path}: the run is still being recorded (exit_status {RUNNING_STATUS!r}; its run "
+                           f"directory is held by {writer}); {then}")
+
+
 def run_file_path(run_dir: str | Path, run_number: int, sub_run: int = 0) -> Path:
     """``run_NNNNNN.h5`` for the first file of a run, ``run_NNNNNN_subKKK.h5`` for sub-run K >= 1
     (a recorder restarted during the run continues in a new sub-run file)."""
