@@ -7,5 +7,12 @@ A kernel takes and returns numpy (structured) arrays and frozen parameter record
 I/O, reads no config and says in its docstring when it works in place. Parameters are built
 from the config by :mod:`daq.stages.params`.
 
-May import: ``daq.dtypes``; numpy, numba, math. Never sockets, files, config objects or processes.
+May import: ``daq.dtypes``; numpy, numba, math. Never sockets, files, config objects or processes. The one
+exception is ``jit_cache``, infrastructure that reads this package's own sources once so that the numba cache
+follows a change to any kernel module (installed here, before any kernel is decorated).
 """
+
+from daq.kernels import jit_cache as _jit_cache
+
+# before any kernel is decorated: a change to any kernel module recompiles every cached kernel (jit_cache)
+_jit_cache.install(__path__[0])
