@@ -22,7 +22,7 @@ from scipy.ndimage import find_objects, label
 from daq import dtypes
 from daq.kernels.baseline import BAND_RMS, BLOCK_RMS, HIST_STEP
 from daq.kernels.features import RAIL_HIGH, RAIL_LOW, RISE_FRACTIONS, FeatureParams, SpeWindow
-from daq.kernels.peaks import PRESELECT_RMS, SUM_BLOCK
+from daq.kernels.peaks import LATTICE_EXCESS, PRESELECT_RMS, SUM_BLOCK
 
 FIRST_BAND = 4.0  # [codes] the band about the histogram mode of the first level/rms estimate
 MIN_BLOCK_RMS = 0.3  # [ADC] floor of the rms in the quiet-block band
@@ -177,7 +177,9 @@ def find_peaks(x: np.ndarray, cum: np.ndarray, excess: np.ndarray, a: int, e: in
     if e - a < L or sigma <= 0:
         return Peaks.empty()
     pol = polarity * sign
-    thr = threshold_rms * sigma * math.sqrt(L)
+    sig_f = sigma * math.sqrt(L)
+    # the sum is of integer codes: the margin that bounds the lattice's excess of false peaks (daq.kernels.peaks)
+    thr = threshold_rms * sig_f + max(0.0, 0.5 - math.log(LATTICE_EXCESS) * sig_f / threshold_rms)
     split = split_rms * sigma * math.sqrt(L)
     runs, _ = label(candidate_starts(excess, a, e, sign, sigma, win))  # the contiguous candidate ranges
     rows: list[tuple] = []
@@ -191,12 +193,16 @@ def find_peaks(x: np.ndarray, cum: np.ndarray, excess: np.ndarray, a: int, e: in
         event = None  # position in this range of the last maximum taken; none yet: a new peak whatever
         for m in maxima:
             valley = f[event + 1 : m + 1].min() if event is not None else -np.inf
-            if rows and k[m] - last_k < win.separation and f[m] - valley < split:
+            row = set_peak(x, cum, int(k[m]), pol, line, win)
+            joined = rows and k[m] - last_k < win.separation and f[m] - valley < split
+            if rows and row[1] == rows[-1][1]:  # the same largest sample: the same pulse measured again
+                joined = True
+            if joined:
                 if f[m] > last_f:  # the peak moves to the higher maximum
-                    rows[-1] = set_peak(x, cum, int(k[m]), pol, line, win)
+                    rows[-1] = row
                     last_k, last_f = int(k[m]), f[m]
             else:
-                rows.append(set_peak(x, cum, int(k[m]), pol, line, win))
+                rows.append(row)
                 last_k, last_f = int(k[m]), f[m]
             event = m
     if not rows:
