@@ -15,6 +15,13 @@ COLUMNS = ("SPE gain / truth", "gain / truth over seeds: mean, rms", "gain / tru
            "linear gate fired", "calibrated (L, pre, post, sep) [samples]")
 
 
+# the statistics of a run's first minutes (``acceptance.run_statistics``): ~120000 spectrum peaks and the
+# configured response (features.spe_response_injections, 32000 found injections) in the calibration; enough
+# signal records for the running gain to be fitted again on them (their response as large as the calibration's)
+CALIBRATION_RECORDS = 24000
+SIGNAL_RECORDS = 8000
+
+
 def measure(seeds: int) -> None:
     from daq import config
     from daq.cli import acceptance as A
@@ -25,10 +32,11 @@ def measure(seeds: int) -> None:
         name = preset_name(spe, noise, slope)
         cfg = preset_config(base, name)
         t = time.process_time()
-        cal = A.calibrate(cfg, 6000)
-        fig = A.measure(cfg, cal, 2000)
+        cal = A.calibrate(cfg, CALIBRATION_RECORDS)
+        fig = A.measure(cfg, cal, SIGNAL_RECORDS)
         # the calibration's statistical scatter: the same preset calibrated on other records
-        others = [A.calibrate(cfg, 6000, seed=s).gain / cfg.simulation.spe_gain for s in range(2, seeds + 1)]
+        others = [A.calibrate(cfg, CALIBRATION_RECORDS, seed=s).gain / cfg.simulation.spe_gain
+                  for s in range(2, seeds + 1)]
         window = [cal.window.length, cal.window.pre, cal.window.post, cal.window.separation]
         row = {"preset": name, **fig.__dict__, "gain_seeds": [fig.gain_ratio, *others], "window": window,
                "spread": cal.spread,

@@ -51,14 +51,14 @@ def run_extraction(extraction: FeatureExtraction, batch, step: int = 256) -> tup
     return np.concatenate(out_f), np.concatenate(out_p)
 
 
-def run_statistics(cfg: Config, gain_peaks: int = 30000, injection_windows: int = 128) -> Config:
+def run_statistics(cfg: Config, gain_peaks: int = 120000, injection_windows: int = 128) -> Config:
     """``cfg`` with the calibration statistics of a run's minutes in fewer records: ``gain_peaks`` data peaks
     kept, ``injection_windows`` injected pretraces per block (128: every quiet one), so that the response
     reaches its configured size (``features.spe_response_injections``) within a few thousand records."""
     return with_overrides(cfg, {"features": {"spe_gain_peaks": gain_peaks, "spe_injection_windows": injection_windows}})
 
 
-def calibrate(cfg: Config, n_records: int = 4000, seed: int = 1, gain_peaks: int = 30000) -> SpeCalibration:
+def calibrate(cfg: Config, n_records: int = 4000, seed: int = 1, gain_peaks: int = 120000) -> SpeCalibration:
     """The SPE calibration reached on ``n_records`` noise-and-dark-count records of ``cfg``'s simulation.
 
     What a run reaches after minutes, in fewer records (:func:`run_statistics`): every data peak is kept
