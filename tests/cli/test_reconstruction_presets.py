@@ -26,8 +26,9 @@ from simulators.presets import preset_config
 PRESETS = ("fast/0.8/+0", "typical/0.8/+0", "slow/0.8/+0", "typical/0.5/+1", "typical/1.2/-1")
 # (preset, bar) -> what is measured there (docs/reconstruction.md)
 NOT_MET = {
-    ("typical/1.2/-1", "gain"): "1.2 ADC noise: gain 3 % high (22 % of the SPEs below the threshold, extrapolated)",
-    ("typical/1.2/-1", "pe_ratio"): "1.2 ADC noise: PE 5 % low (the gain 3 % high)",
+    ("typical/1.2/-1", "gain"): "1.2 ADC noise: gain 1-3 % high (21 % of the SPEs below the threshold, extrapolated; "
+                                "1.018 +- 0.007 over 4 seeds at 6x these statistics)",
+    ("typical/1.2/-1", "pe_ratio"): "1.2 ADC noise: PE 2-5 % low (it follows the gain)",
 }
 BARS = ("gain", "pe_ratio", "onset", "false_afterglow", "turn_on", "linear_gate")
 
