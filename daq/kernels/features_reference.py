@@ -22,7 +22,7 @@ from scipy.ndimage import find_objects, label
 from daq import dtypes
 from daq.kernels.baseline import BAND_RMS, BLOCK_RMS, HIST_STEP
 from daq.kernels.features import RAIL_HIGH, RAIL_LOW, RISE_FRACTIONS, FeatureParams, SpeWindow
-from daq.kernels.peaks import LATTICE_EXCESS, PRESELECT_RMS, SUM_BLOCK
+from daq.kernels.peaks import PRESELECT_RMS, SUM_BLOCK, lattice_margin
 
 FIRST_BAND = 4.0  # [codes] the band about the histogram mode of the first level/rms estimate
 MIN_BLOCK_RMS = 0.3  # [ADC] floor of the rms in the quiet-block band
@@ -178,8 +178,7 @@ def find_peaks(x: np.ndarray, cum: np.ndarray, excess: np.ndarray, a: int, e: in
         return Peaks.empty()
     pol = polarity * sign
     sig_f = sigma * math.sqrt(L)
-    # the sum is of integer codes: the margin that bounds the lattice's excess of false peaks (daq.kernels.peaks)
-    thr = threshold_rms * sig_f + max(0.0, 0.5 - math.log(LATTICE_EXCESS) * sig_f / threshold_rms)
+    thr = threshold_rms * sig_f + lattice_margin(sig_f, threshold_rms)  # the sum is of integer codes
     split = split_rms * sigma * math.sqrt(L)
     runs, _ = label(candidate_starts(excess, a, e, sign, sigma, win))  # the contiguous candidate ranges
     rows: list[tuple] = []

@@ -17,7 +17,7 @@ Definitions (``s_i = sign * polarity * (x_i - b_i)``, the signal above the basel
   ``split_rms * sigma * sqrt(L)`` from its lowest value since; a joined maximum higher than the peak
   moves the peak to it. A maximum whose boxcar has the same largest sample as the previous peak joins it
   too: it would measure the same charge window again (a noise maximum on the rising edge of a slow pulse's
-  boxcar did, 1.8 % of pretraces with 3 photoelectrons at 0.5 ADC and a 20 ns SPE tail). Ranges apart are
+  boxcar did, for 1.2 % of 20 ns-tail SPEs at 0.5 ADC). Ranges apart are
   otherwise separate peaks.
 * per peak: ``start`` = the boxcar start ``k`` of its maximum (the pulse's leading edge), ``index`` = the
   sample of largest ``s`` in ``[k, k + L)``, ``amplitude`` = ``s`` there, ``charge`` = ``sum(s)`` over
