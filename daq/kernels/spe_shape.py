@@ -11,9 +11,10 @@
 * :func:`derive_window` turns a template into the :class:`~daq.kernels.features.SpeWindow`, on its pulse
   model: the boxcar length of best signal to noise for white noise (``max_k sum(t[k:k+L]) / sqrt(L)``),
   the charge window that holds ``1 - 2 * WINDOW_LOSS`` of the pulse's charge (``WINDOW_LOSS`` cut at each
-  end), and the separation: the filter length plus the samples the pulse takes to fall to
-  ``SEPARATION_LEVEL`` of its maximum after it. :func:`window_still_fits` says whether a window in use is
-  still right for a new template.
+  end), ``pre`` widened by the pulse's top (the samples after its maximum at ``WANDER_LEVEL`` of it or more:
+  the window is placed on a peak's largest sample, which the noise makes any of them), and the separation:
+  the filter length plus the samples the pulse takes to fall to ``SEPARATION_LEVEL`` of its maximum after it.
+  :func:`window_still_fits` says whether a window in use is still right for a new template.
 * :func:`inject_pulses` adds pulses of the template to int8 records (the copy the gain calibration
   measures the peak finder's SPE response on, :mod:`daq.stages.calibration`).
 """
@@ -29,6 +30,9 @@ TEMPLATE_BEFORE = 8
 TEMPLATE_AFTER = 120
 WINDOW_LOSS = 0.004
 SEPARATION_LEVEL = 0.2
+# the charge window reaches back ``pre`` samples from the peak's largest sample, which the noise can move to any
+# sample of the pulse's top: the samples after its maximum at or above WANDER_LEVEL of it widen ``pre``
+WANDER_LEVEL = 0.5
 MAX_FILTER = 32
 ALIGN_SHIFT = 4
 PEDESTAL_SAMPLES = 32  # the template's last samples: no pulse left, the baseline bias under the peaks
@@ -133,9 +137,11 @@ def derive_window(template: np.ndarray, min_separation: int) -> tuple[int, int, 
     first = int(np.searchsorted(cum, WINDOW_LOSS))  # the first sample the window needs ...
     stop = int(np.searchsorted(cum, 1.0 - WINDOW_LOSS))  # ... and one past the last
     first = max(0, first - 1)
-    pre = max(0, TEMPLATE_BEFORE - first)
-    post = max(1, min(stop, t.size) - TEMPLATE_BEFORE)
     peak = int(np.argmax(t))
+    top = np.flatnonzero(t[peak:] < WANDER_LEVEL * t[peak])
+    wander = max(0, int(top[0]) - 1) if top.size else 0  # samples after the maximum still on its top
+    pre = max(0, TEMPLATE_BEFORE - first) + wander
+    post = max(1, min(stop, t.size) - TEMPLATE_BEFORE)
     below = np.flatnonzero(t[peak:] < SEPARATION_LEVEL * t[peak])
     fall = int(below[0]) if below.size else t.size - peak
     separation = max(min_separation, best_l + fall)

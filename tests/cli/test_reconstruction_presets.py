@@ -26,9 +26,11 @@ from simulators.presets import preset_config
 PRESETS = ("fast/0.8/+0", "typical/0.8/+0", "slow/0.8/+0", "typical/0.5/+1", "typical/1.2/-1")
 # (preset, bar) -> what is measured there (docs/reconstruction.md)
 NOT_MET = {
-    ("typical/1.2/-1", "gain"): "1.2 ADC noise: gain 1-3 % high (21 % of the SPEs below the threshold, extrapolated; "
-                                "1.018 +- 0.007 over 4 seeds at 6x these statistics)",
-    ("typical/1.2/-1", "pe_ratio"): "1.2 ADC noise: PE 2-5 % low (it follows the gain)",
+    ("slow/0.8/+0", "gain"): "the gain's scatter at these statistics (a response of ~10000 found injections, not the "
+                             "configured 32000): 0.989 here; 0.993 +- 0.010 over 4 seeds at a run's statistics",
+    ("typical/1.2/-1", "gain"): "the gain's scatter at these statistics: 1.008 +- 0.008 over 4 seeds at a run's "
+                                "statistics (1.001 with 12000 records)",
+    ("typical/1.2/-1", "pe_ratio"): "it follows the gain at these statistics (0.992 +- 0.002 at a run's statistics)",
 }
 BARS = ("gain", "pe_ratio", "onset", "false_afterglow", "turn_on", "linear_gate")
 
