@@ -81,6 +81,7 @@ def test_the_charge_window_holds_a_slow_spe_whichever_top_sample_the_noise_makes
     # the calibrated gain of the slow presets came out 1-2 % high (docs/reconstruction.md)
     from daq import config
     from daq.kernels import features
+    from daq.stages.calibration import isolated
     from daq.stages.params import feature_params
     from simulators.injection import Injector
     from simulators.presets import preset_config
@@ -97,10 +98,7 @@ def test_the_charge_window_holds_a_slow_spe_whichever_top_sample_the_noise_makes
     _, peaks = features.extract_features(batch.csi, batch.trigger_ids, batch.trigger_times, feature_params(cfg),
                                          gain, features.SpeWindow(length, pre, post, sep))
     pre_peaks = np.sort(peaks[peaks["region"] == 0], order=["trigger_id", "window", "time_ns"])
-    t, key = pre_peaks["time_ns"].astype(float), pre_peaks["trigger_id"] * 2 + pre_peaks["window"]
-    gap = (pre + post + length) * SAMPLE_NS
-    alone = np.r_[True, (key[1:] != key[:-1]) | (np.diff(t) >= gap)] & np.r_[
-        (key[1:] != key[:-1]) | (np.diff(t) >= gap), True]
+    alone = isolated(pre_peaks, pre_peaks["trigger_id"] * 2 + pre_peaks["window"], (pre + post + length) * SAMPLE_NS)
     charge = pre_peaks["charge"][alone & (pre_peaks["charge"] > 0.3 * gain)]  # no noise peaks (~0.3 x gain)
     assert charge.size > 4000
     # the found charge of a 1-PE pulse (the median: the noise of the window is symmetric) is its window fraction
