@@ -139,7 +139,8 @@ def derive_window(template: np.ndarray, min_separation: int) -> tuple[int, int, 
     first = max(0, first - 1)
     peak = int(np.argmax(t))
     top = np.flatnonzero(t[peak:] < WANDER_LEVEL * t[peak])
-    wander = max(0, int(top[0]) - 1) if top.size else 0  # samples after the maximum still on its top
+    wander = max(0, int(top[0]) - 1) if top.size else 0  # samples after the maximum still on its top ...
+    wander = min(wander, best_l - 1)  # ... within the boxcar, where a peak's largest sample always is
     pre = max(0, TEMPLATE_BEFORE - first) + wander
     post = max(1, min(stop, t.size) - TEMPLATE_BEFORE)
     below = np.flatnonzero(t[peak:] < SEPARATION_LEVEL * t[peak])
