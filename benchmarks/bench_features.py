@@ -2,7 +2,8 @@
 
 A script, not a test. It builds N realistic records (the simulated detector of ``simulators/`` with
 the shipped config, or a small built-in generator with ``--source synthetic``), warms up the JIT, then
-in the same run times, best of ``--repeats``:
+in the same run times, best of ``--repeats`` rounds in which the kernels take turns (a slow spell of a shared
+host then falls on all of them alike; the strax ratio is also given round by round):
 
 * ``numba``: :func:`daq.kernels.features.extract_features` (one core, as in the event builder);
 * ``numpy/scipy``: :func:`daq.kernels.features_reference.extract_features_reference` on the same records;
@@ -25,6 +26,7 @@ import argparse
 import os
 import platform
 import time
+from collections.abc import Callable
 
 import numpy as np
 from timing import best_time  # noqa: E402 - benchmarks/ is on the path
@@ -90,9 +92,9 @@ def strax_records(strax, csi: np.ndarray, times: np.ndarray, sample_ns: float) -
     return recs
 
 
-def strax_timer(csi: np.ndarray, times: np.ndarray, sample_ns: float, repeats: int) -> float | None:
-    """Best time of strax's baseline + find_hits on the records (the copy that each repeat needs, as
-    baseline works in place, subtracted); None, with a note, when strax is not installed."""
+def strax_runner(csi: np.ndarray, times: np.ndarray, sample_ns: float) -> Callable[[], None] | None:
+    """strax's baseline + find_hits on the records, each call on a fresh copy (baseline works in place); None,
+    with a note, when strax is not installed."""
     try:
         import strax
     except ImportError:
@@ -106,7 +108,20 @@ def strax_timer(csi: np.ndarray, times: np.ndarray, sample_ns: float, repeats: i
         strax.find_hits(r, min_amplitude=STRAX_MIN_AMPLITUDE)
 
     run()  # JIT warm-up
-    return best_time(run, repeats) - best_time(recs.copy, repeats)
+    run.copy = recs.copy  # type: ignore[attr-defined] - the copy's own time, subtracted
+    return run
+
+
+def interleaved_times(funcs: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Wall time [s] of each function in each of ``rounds`` rounds, the functions taking turns within a round,
+    so that a slow spell of the machine (seconds long on a shared host) falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in funcs}
+    for _ in range(rounds):
+        for name, func in funcs.items():
+            t0 = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
 def main() -> None:
@@ -136,18 +151,20 @@ def main() -> None:
     dst = np.empty_like(csi)
 
     nbytes = csi.nbytes
-    timings = {
-        "numba": best_time(lambda: features.extract_features(csi, ids, times, fp, gain), args.repeats),
-        "numpy/scipy": best_time(lambda: features_reference.extract_features_reference(csi, ids, times, fp, gain),
-                                 args.reference_repeats),
-    }
-    strax_time = strax_timer(csi, times, fp.sample_ns, args.repeats)
-    if strax_time is not None:
-        timings["strax baseline+hits"] = strax_time
-    timings |= {
-        "memcpy": best_time(lambda: np.copyto(dst, csi), args.repeats),
-        "veto hits (numba)": best_time(lambda: veto_hits.find_veto_hits(veto, ids, *veto_args), args.repeats),
-    }
+    funcs: dict[str, Callable[[], object]] = {"numba": lambda: features.extract_features(csi, ids, times, fp, gain)}
+    strax_run = strax_runner(csi, times, fp.sample_ns)
+    if strax_run is not None:
+        funcs["strax baseline+hits"] = strax_run
+        funcs["strax copy"] = strax_run.copy  # type: ignore[attr-defined]
+    funcs["memcpy"] = lambda: np.copyto(dst, csi)
+    funcs["veto hits (numba)"] = lambda: veto_hits.find_veto_hits(veto, ids, *veto_args)
+    rounds = interleaved_times(funcs, args.repeats)
+    if strax_run is not None:  # the copy each strax call makes, round by round
+        copies = rounds.pop("strax copy")
+        rounds["strax baseline+hits"] = [t - c for t, c in zip(rounds["strax baseline+hits"], copies, strict=True)]
+    timings = {name: min(ts) for name, ts in rounds.items()}
+    timings["numpy/scipy"] = best_time(
+        lambda: features_reference.extract_features_reference(csi, ids, times, fp, gain), args.reference_repeats)
     feats, peaks = features.extract_features(csi, ids, times, fp, gain)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, pinned to one; "
           f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
@@ -160,8 +177,11 @@ def main() -> None:
         rate = nbytes / t
         print(f"| {name:<19} | {rate / 1e9:7.3f} | {args.records / t:11.0f} | {rate / realtime:11.0f} |")
     print(f"numba / numpy-scipy: {timings['numpy/scipy'] / timings['numba']:.1f}x faster")
-    if strax_time is not None:
-        print(f"numba / strax baseline + find_hits: {strax_time / timings['numba']:.1f}x faster")
+    if strax_run is not None:
+        per_round = sorted(st / nt for st, nt in zip(rounds["strax baseline+hits"], rounds["numba"], strict=True))
+        print(f"numba / strax baseline + find_hits: {timings['strax baseline+hits'] / timings['numba']:.1f}x faster "
+              f"(best of each); round by round {per_round[0]:.1f}-{per_round[-1]:.1f}x, "
+              f"median {per_round[len(per_round) // 2]:.1f}x")
     print(f"numba / memcpy: {timings['memcpy'] / timings['numba']:.3f} of the copy bandwidth")
     print(f"numba / 60 Hz data rate ({realtime / 1e6:.1f} MB/s): {nbytes / timings['numba'] / realtime:.0f}x")
 
