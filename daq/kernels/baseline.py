@@ -7,8 +7,10 @@
 * **mean (pass 2)**: the mean of the raw codes of the *quiet* 8-sample blocks of the pretrace: blocks
   whose mean lies within ``BLOCK_RMS`` rms / sqrt(8) of the pass-1 level and that no found peak's
   charge window touches (a symmetric cut about the level, so unbiased for symmetric noise; SPE pulses
-  and their tails are left out). Its centroid (mean sample index of the quiet blocks) is where it
-  holds: the record's baseline is the straight line through the two pretraces' (centroid, mean).
+  and their tails are left out). The sums over all quiet blocks come first; the peaks' blocks are then
+  taken out of them, so leaving out the peaks costs their blocks, not another pass. Its centroid (mean
+  sample index of the quiet blocks) is where it holds: the record's baseline is the straight line through
+  the two pretraces' (centroid, mean).
 * a pretrace with fewer quiet samples than ``min_quiet`` of its length is *clipped* (a muon, a
   saturated stretch) and borrows the other pretrace's baseline.
 """
@@ -86,38 +88,50 @@ def level_and_rms(hist: np.ndarray) -> tuple[float, float, int]:
 
 
 @_jit
-def quiet_mean(x: np.ndarray, sums: np.ndarray, a: int, b: int, level: float, rms: float, starts: np.ndarray,
-               k: int, pre: int, post: int) -> tuple[float, float, int]:
-    """Pass 2: (mean [ADC], centroid [sample], quiet samples) over the quiet blocks inside ``x[a:b]``; the
-    first ``k`` peak ``starts`` (sorted) exclude the blocks that their charge window ``[start - pre, start +
-    post)`` touches."""
+def quiet_sums(sums: np.ndarray, a: int, b: int, level: float, rms: float, out: np.ndarray) -> None:
+    """Pass 2, all blocks: ``out`` = (sum of codes, samples, sum of sample centre x samples) of the quiet blocks
+    inside ``x[a:b]`` (in place; exact: every term is an integer or half-integer x 8 far below 2**53)."""
     band = BLOCK_RMS * max(rms, 0.3) / math.sqrt(SUM_BLOCK) * SUM_BLOCK  # on block sums
     centre = level * SUM_BLOCK
-    j0 = (a + SUM_BLOCK - 1) // SUM_BLOCK
-    j1 = b // SUM_BLOCK
-    total, n, moment = 0, 0, 0.0
-    if k == 0:  # no peaks to leave out: a branch-free loop
-        for j in range(j0, j1):
-            sj = sums[j]
-            inside = abs(sj - centre) <= band
-            total += sj if inside else 0
-            n += SUM_BLOCK if inside else 0
-            moment += (j * SUM_BLOCK + 0.5 * (SUM_BLOCK - 1)) * SUM_BLOCK if inside else 0.0
-        if n == 0:
-            return level, 0.5 * (a + b - 1), 0
-        return total / n, moment / n, n
-    m = 0
-    for j in range(j0, j1):
-        lo, hi = j * SUM_BLOCK, (j + 1) * SUM_BLOCK
-        while m < k and starts[m] + post <= lo:
-            m += 1
-        if m < k and starts[m] - pre < hi:
-            continue
+    total, blocks, index = 0, 0, 0
+    for j in range((a + SUM_BLOCK - 1) // SUM_BLOCK, b // SUM_BLOCK):  # branch-free integer sums: vectorised
         sj = sums[j]
-        if abs(sj - centre) <= band:
-            total += sj
-            n += SUM_BLOCK
-            moment += (lo + 0.5 * (SUM_BLOCK - 1)) * SUM_BLOCK
+        inside = abs(sj - centre) <= band
+        total += sj if inside else 0
+        blocks += 1 if inside else 0
+        index += j if inside else 0
+    # the moment: each quiet block adds (8 j + 3.5) x 8 samples
+    out[0], out[1] = total, blocks * SUM_BLOCK
+    out[2] = SUM_BLOCK * SUM_BLOCK * index + 0.5 * (SUM_BLOCK - 1) * SUM_BLOCK * blocks
+
+
+@_jit
+def leave_out_peaks(sums: np.ndarray, a: int, b: int, level: float, rms: float, index: np.ndarray, k: int,
+                    pre: int, post: int, out: np.ndarray) -> None:
+    """Pass 2, without the peaks: takes out of the :func:`quiet_sums` ``out`` (in place) the quiet blocks inside
+    ``x[a:b]`` that the charge window ``[index - pre, index + post)`` of one of the first ``k`` peaks touches
+    (``index`` non-decreasing, as :func:`daq.kernels.peaks.find_peaks` leaves it; each block once)."""
+    band = BLOCK_RMS * max(rms, 0.3) / math.sqrt(SUM_BLOCK) * SUM_BLOCK
+    centre = level * SUM_BLOCK
+    j0, j1 = (a + SUM_BLOCK - 1) // SUM_BLOCK, b // SUM_BLOCK
+    last = j0 - 1  # blocks up to this one are taken out already
+    for m in range(k):
+        first = max(last + 1, (index[m] - pre) // SUM_BLOCK)
+        stop = min(j1, (index[m] + post - 1) // SUM_BLOCK + 1)
+        for j in range(first, stop):
+            sj = sums[j]
+            if abs(sj - centre) <= band:
+                out[0] -= sj
+                out[1] -= SUM_BLOCK
+                out[2] -= (j * SUM_BLOCK + 0.5 * (SUM_BLOCK - 1)) * SUM_BLOCK
+        last = max(last, stop - 1)
+
+
+@_jit
+def quiet_mean(q: np.ndarray, a: int, b: int, level: float) -> tuple[float, float, int]:
+    """(mean [ADC], centroid [sample], quiet samples) of the quiet-block sums ``q`` of ``x[a:b]``; no quiet
+    block: the level at the window's centre."""
+    n = int(q[1])
     if n == 0:
         return level, 0.5 * (a + b - 1), 0
-    return total / n, moment / n, n
+    return q[0] / n, q[2] / n, n

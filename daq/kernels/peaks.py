@@ -11,7 +11,9 @@ Definitions (``s_i = sign * polarity * (x_i - b_i)``, the signal above the basel
   blocks (every boxcar fits in one) whose excess ``sum(s)`` reaches ``PRESELECT_RMS * sigma * sqrt(8 P)``
   makes the samples from ``L`` before it to ``L`` after it a candidate range; only candidate ranges are
   filtered, and ranges whose boxcar starts touch or overlap are one range. (A pulse the boxcar finds
-  almost always lifts its window that far; the tests measure the SPE efficiency.)
+  almost always lifts its window that far; the tests measure the SPE efficiency.) The scan for the next
+  candidate skips a chunk of ``SCAN_CHUNK`` windows in one compare when the chunk's largest (smallest, for the
+  inverted signal) excess stays short of the threshold: the same candidates, a sixteenth of the compares.
 * **peaks**: local maxima of ``F`` with ``F >= T`` (a plateau counts at its first sample). A maximum
   joins the previous peak unless it is at least ``separation`` samples after it or ``F`` rose by at least
   ``split_rms * sigma * sqrt(L)`` from its lowest value since; a joined maximum higher than the peak
@@ -42,21 +44,29 @@ SUM_BLOCK = 8  # samples per pre-selection block sum
 # filtered rms holds: measured, no fraction then lets through more than gaussian noise does (0.7x at worst)
 LATTICE_EXCESS = 2.0
 PRESELECT_RMS = 2.5
+SCAN_SHIFT = 4
+SCAN_CHUNK = 1 << SCAN_SHIFT  # pre-selection windows per chunk bound
 
 _jit = numba.njit(cache=True, nogil=True)
+_OFFSET = np.uint64(0x8080808080808080)  # +128 on each byte of a word: int8 codes as unsigned
+_LOW8 = np.uint64(0x00FF00FF00FF00FF)
+_LOW16 = np.uint64(0x0000FFFF0000FFFF)
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @_jit
 def block_sums(x: np.ndarray, out: np.ndarray) -> None:
     """Sums of the raw codes of each 8-sample block of ``x`` into ``out`` (int32, in place; the last,
-    partial block sums what there is)."""
+    partial block sums what there is). A block is one 64-bit word: its bytes, offset by 128 to be unsigned,
+    are added pairwise within the word (SIMD within a register), then the offset taken off."""
     n = x.shape[0]
     nb = n // SUM_BLOCK
-    for j in range(nb):  # a constant width: vectorised
-        acc = 0
-        for i in range(SUM_BLOCK):
-            acc += np.int32(x[j * SUM_BLOCK + i])
-        out[j] = acc
+    words = x[: nb * SUM_BLOCK].view(np.uint64)
+    for j in range(nb):  # vectorised over words
+        u = words[j] ^ _OFFSET
+        u = (u & _LOW8) + ((u >> np.uint64(8)) & _LOW8)  # four 16-bit sums of two bytes
+        u = (u & _LOW16) + ((u >> np.uint64(16)) & _LOW16)  # two 32-bit sums of four
+        out[j] = np.int32((u & _LOW32) + (u >> np.uint64(32))) - 128 * SUM_BLOCK
     if n % SUM_BLOCK:
         acc = 0
         for i in range(nb * SUM_BLOCK, n):
@@ -80,10 +90,12 @@ def preselect_blocks(length: int) -> int:
 
 @_jit
 def window_excess(sums: np.ndarray, n: int, blocks: int, polarity: int, b0: float, slope: float, anchor: float,
-                  acc: np.ndarray, out: np.ndarray) -> None:
+                  acc: np.ndarray, out: np.ndarray, bounds: np.ndarray) -> None:
     """``out[j]`` = signal excess [ADC*sample] of the ``blocks``-block window starting at block ``j``, in the
     pulse direction, over the baseline line (in place; ``acc`` is int32 scratch; windows that run past the
-    record end count the blocks there are)."""
+    record end count the blocks there are). ``bounds[0, c]``, ``bounds[1, c]`` = the largest and smallest
+    ``out`` of whole chunk ``c`` (windows ``SCAN_CHUNK c`` to ``SCAN_CHUNK (c + 1) - 1``; shape (2, at least
+    the whole chunks))."""
     nb = (n + SUM_BLOCK - 1) // SUM_BLOCK
     acc[:nb] = 0
     for m in range(blocks):  # shifted adds: each inner loop vectorises
@@ -99,15 +111,60 @@ def window_excess(sums: np.ndarray, n: int, blocks: int, polarity: int, b0: floa
         w1 = min(n, j * SUM_BLOCK + span)
         centre = 0.5 * (j * SUM_BLOCK + w1 - 1)
         out[j] = polarity * (acc[j] - (w1 - j * SUM_BLOCK) * (b0 + slope * (centre - anchor)))
+    _chunk_bounds(acc, nb // SCAN_CHUNK, full, polarity, span, c0, dc, bounds)
 
 
 @_jit
-def find_peaks(x: np.ndarray, excess: np.ndarray, a: int, e: int, polarity: int, sign: int, b0: float,
-               slope: float, anchor: float, sigma: float, shape: tuple, out: tuple, first: int) -> int:
+def _chunk_bounds(acc: np.ndarray, chunks: int, full: int, polarity: int, span: int, c0: float, dc: float,
+                  bounds: np.ndarray) -> None:
+    """Bounds on the excess of each whole chunk into ``bounds``: the integer extremes of the window sums ``acc``
+    (vectorised) against the line's ends over the chunk, widened by a hair against rounding; a chunk that holds
+    a window running past the record end gets no bound (+-inf)."""
+    for c in range(chunks):
+        j0 = c * SCAN_CHUNK
+        if j0 + SCAN_CHUNK > full:
+            bounds[0, c], bounds[1, c] = math.inf, -math.inf
+            continue
+        hi, lo = acc[j0], acc[j0]
+        for i in range(1, SCAN_CHUNK):
+            v = acc[j0 + i]
+            hi = v if v > hi else hi
+            lo = v if v < lo else lo
+        l0, l1 = span * (c0 + dc * j0), span * (c0 + dc * (j0 + SCAN_CHUNK - 1))
+        lmin, lmax = min(l0, l1), max(l0, l1)
+        hair = 1e-9 * (abs(lmax) + abs(hi) + abs(lo) + 1.0)
+        if polarity > 0:
+            bounds[0, c], bounds[1, c] = hi - lmin + hair, lo - lmax - hair
+        else:
+            bounds[0, c], bounds[1, c] = lmax - lo + hair, lmin - hi - hair
+
+
+@_jit
+def _next_candidate(excess: np.ndarray, bounds: np.ndarray, j: int, j_end: int, sign: int, thr: float) -> int:
+    """The first window ``j' >= j`` up to ``j_end`` whose ``sign * excess`` reaches ``sign * thr`` (``j_end + 1``
+    if none); whole chunks whose bound stays short are passed in one compare."""
+    s_thr = sign * thr
+    row = 0 if sign > 0 else 1
+    while j <= j_end and j & (SCAN_CHUNK - 1):  # j >= 0: bit operations, not Python's signed % and //
+        if sign * excess[j] >= s_thr:
+            return j
+        j += 1
+    while j + SCAN_CHUNK - 1 <= j_end and sign * bounds[row, j >> SCAN_SHIFT] < s_thr:
+        j += SCAN_CHUNK
+    while j <= j_end:
+        if sign * excess[j] >= s_thr:
+            return j
+        j += 1
+    return j
+
+
+@_jit
+def find_peaks(x: np.ndarray, excess: np.ndarray, bounds: np.ndarray, a: int, e: int, polarity: int, sign: int,
+               b0: float, slope: float, anchor: float, sigma: float, shape: tuple, out: tuple, first: int) -> int:
     """Peaks of ``x[a:e]`` (module docstring) appended to the scratch arrays ``out`` = (start, index,
     amplitude, charge) from position ``first`` (in place); returns the new count.
 
-    ``excess`` = :func:`window_excess` of the record; ``sign`` = +1 for pulses, -1 for the inverted signal;
+    ``excess``, ``bounds`` = :func:`window_excess` of the record; ``sign`` = +1 for pulses, -1 for the inverted signal;
     ``shape`` = (L, pre, post, separation, threshold_rms, split_rms).
     """
     L, pre, post, sep, thr_rms, split_rms = shape
@@ -130,12 +187,7 @@ def find_peaks(x: np.ndarray, excess: np.ndarray, a: int, e: int, polarity: int,
     j_end = (e - 1) // SUM_BLOCK
     done = a  # the filter has been evaluated for boxcar starts below this
     while j <= j_end:
-        if sign > 0:
-            while j <= j_end and excess[j] < pre_thr:
-                j += 1
-        else:
-            while j <= j_end and excess[j] > pre_thr:
-                j += 1
+        j = _next_candidate(excess, bounds, j, j_end, sign, pre_thr)
         if j > j_end:
             break
         u = max(a, j * SUM_BLOCK - L, done)
@@ -150,26 +202,27 @@ def find_peaks(x: np.ndarray, excess: np.ndarray, a: int, e: int, polarity: int,
         if v - u < L:
             done = max(done, v - L + 1)
             continue
+        half = 0.5 * (L - 1)
+        lb, ls = L * (b0 + slope * (half - anchor)), L * slope  # the line summed over the boxcar at k: lb + ls k
+        if not _may_reach(x, u, v, L, pol, lb + ls * u, lb + ls * (v - L), thr):
+            done = v - L + 1  # no maximum here: the range leaves no trace (the next range follows a gap)
+            continue
         acc = 0
         for i in range(u, u + L):
             acc += np.int64(x[i])
-        half = 0.5 * (L - 1)
-        base_l = L * (b0 + slope * (u + half - anchor))
-        step = L * slope
-        f_k = pol * (acc - base_l)
+        f_k = pol * (acc - (lb + ls * u))
         prev = -1e30
         for k in range(u, v - L + 1):
-            if k > u:
+            if k > u:  # the line per k, not a running sum: no float chain from one k to the next
                 acc += np.int64(x[k + L - 1]) - np.int64(x[k - 1])
-                base_l += step
                 prev = f_k
-                f_k = pol * (acc - base_l)
+                f_k = pol * (acc - (lb + ls * k))
             if f_k < valley:
                 valley = f_k
             if f_k < thr or f_k <= prev:
                 continue
             if k + 1 <= v - L:  # a maximum only if F does not rise further at k + 1
-                nxt = pol * (acc + np.int64(x[k + L]) - np.int64(x[k]) - base_l - step)
+                nxt = pol * (acc + np.int64(x[k + L]) - np.int64(x[k]) - (lb + ls * (k + 1)))
                 if nxt > f_k:
                     continue
             joined = have and k - last_k < sep and f_k - valley < rise_split
@@ -186,6 +239,22 @@ def find_peaks(x: np.ndarray, excess: np.ndarray, a: int, e: int, polarity: int,
             have, last_k, last_f, valley = True, k, f_k, f_k
         done = v - L + 1
     return count
+
+
+@_jit
+def _may_reach(x: np.ndarray, u: int, v: int, L: int, pol: int, line_u: float, line_v: float, thr: float) -> bool:
+    """False if no boxcar starting in ``[u, v - L]`` can reach ``thr``: the largest ``pol`` x boxcar sum of the raw
+    codes (an integer running sum, no float chain) against the lowest ``pol`` x line sum of the range's ends
+    (``line_u``, ``line_v``; the line is straight), with a hair for rounding."""
+    acc = 0
+    for i in range(u, u + L):
+        acc += np.int64(x[i])
+    top = pol * acc
+    for k in range(u + 1, v - L + 1):
+        acc += np.int64(x[k + L - 1]) - np.int64(x[k - 1])
+        top = max(top, pol * acc)
+    low = min(pol * line_u, pol * line_v)
+    return top - low + 1e-6 * (1.0 + abs(low)) >= thr
 
 
 @_jit

@@ -262,3 +262,19 @@ def test_quantised_noise_makes_no_more_false_peaks_than_gaussian_noise() -> None
     worst = max(false_peak_rate(f, 0.5) for f in np.arange(0.0, 1.0, 0.125))
     assert gaussian > 0.015  # enough false peaks to compare: ~30 of them
     assert worst <= 1.2 * gaussian, (worst, gaussian)
+
+
+@pytest.mark.parametrize("n", [64, 67, 35000, 35003])
+def test_block_sums_of_whole_words_hold_every_code_and_a_partial_last_block(n: int) -> None:
+    """The 8-sample block sums (one 64-bit word each, its bytes offset to unsigned and added within the word) equal
+    plain sums over the whole int8 range, rails included, and the last partial block sums what there is."""
+    from daq.kernels import features_reference, peaks
+
+    rng = np.random.default_rng(n)
+    x = rng.integers(-128, 128, n).astype(np.int8)
+    x[:16] = [-128] * 8 + [127] * 8  # a block of each rail: the extremes of the sum
+    out = np.full(n // 8 + 1, -1, np.int32)
+    peaks.block_sums(x, out)
+    expect = features_reference.block_sums(x)
+    assert np.array_equal(out[: expect.size], expect)
+    assert out[0] == -1024 and out[1] == 1016
