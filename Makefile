@@ -30,7 +30,7 @@ demo: venv
 	exit $$status
 
 test: venv
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --durations=30
 
 lint: venv
 	$(BIN)/ruff check .
