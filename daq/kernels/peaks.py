@@ -14,6 +14,8 @@ Definitions (``s_i = sign * polarity * (x_i - b_i)``, the signal above the basel
   almost always lifts its window that far; the tests measure the SPE efficiency.) The scan for the next
   candidate skips a chunk of ``SCAN_CHUNK`` windows in one compare when the chunk's largest (smallest, for the
   inverted signal) excess stays short of the threshold: the same candidates, a sixteenth of the compares.
+  A candidate range in which no boxcar sum can reach ``T`` (an integer running sum against the line's lowest
+  point in the range) is passed without the filter: it could hold no peak.
 * **peaks**: local maxima of ``F`` with ``F >= T`` (a plateau counts at its first sample). A maximum
   joins the previous peak unless it is at least ``separation`` samples after it or ``F`` rose by at least
   ``split_rms * sigma * sqrt(L)`` from its lowest value since; a joined maximum higher than the peak
@@ -93,9 +95,9 @@ def window_excess(sums: np.ndarray, n: int, blocks: int, polarity: int, b0: floa
                   acc: np.ndarray, out: np.ndarray, bounds: np.ndarray) -> None:
     """``out[j]`` = signal excess [ADC*sample] of the ``blocks``-block window starting at block ``j``, in the
     pulse direction, over the baseline line (in place; ``acc`` is int32 scratch; windows that run past the
-    record end count the blocks there are). ``bounds[0, c]``, ``bounds[1, c]`` = the largest and smallest
-    ``out`` of whole chunk ``c`` (windows ``SCAN_CHUNK c`` to ``SCAN_CHUNK (c + 1) - 1``; shape (2, at least
-    the whole chunks))."""
+    record end count the blocks there are). ``bounds[0, c]``, ``bounds[1, c]`` = an upper and a lower bound
+    on ``out`` over whole chunk ``c`` (windows ``SCAN_CHUNK c`` to ``SCAN_CHUNK (c + 1) - 1``; shape (2, at
+    least the whole chunks))."""
     nb = (n + SUM_BLOCK - 1) // SUM_BLOCK
     acc[:nb] = 0
     for m in range(blocks):  # shifted adds: each inner loop vectorises
