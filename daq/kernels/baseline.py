@@ -88,11 +88,16 @@ def level_and_rms(hist: np.ndarray) -> tuple[float, float, int]:
 
 
 @_jit
+def _quiet_band(level: float, rms: float) -> tuple[float, float]:
+    """(centre, half-width) [ADC x 8 samples] of the band in which a block sum is quiet."""
+    return level * SUM_BLOCK, BLOCK_RMS * max(rms, 0.3) / math.sqrt(SUM_BLOCK) * SUM_BLOCK
+
+
+@_jit
 def quiet_sums(sums: np.ndarray, a: int, b: int, level: float, rms: float, out: np.ndarray) -> None:
     """Pass 2, all blocks: ``out`` = (sum of codes, samples, sum of sample centre x samples) of the quiet blocks
     inside ``x[a:b]`` (in place; exact: every term is an integer or half-integer x 8 far below 2**53)."""
-    band = BLOCK_RMS * max(rms, 0.3) / math.sqrt(SUM_BLOCK) * SUM_BLOCK  # on block sums
-    centre = level * SUM_BLOCK
+    centre, band = _quiet_band(level, rms)
     total, blocks, index = 0, 0, 0
     for j in range((a + SUM_BLOCK - 1) // SUM_BLOCK, b // SUM_BLOCK):  # branch-free integer sums: vectorised
         sj = sums[j]
@@ -111,8 +116,7 @@ def leave_out_peaks(sums: np.ndarray, a: int, b: int, level: float, rms: float, 
     """Pass 2, without the peaks: takes out of the :func:`quiet_sums` ``out`` (in place) the quiet blocks inside
     ``x[a:b]`` that the charge window ``[index - pre, index + post)`` of one of the first ``k`` peaks touches
     (``index`` non-decreasing, as :func:`daq.kernels.peaks.find_peaks` leaves it; each block once)."""
-    band = BLOCK_RMS * max(rms, 0.3) / math.sqrt(SUM_BLOCK) * SUM_BLOCK
-    centre = level * SUM_BLOCK
+    centre, band = _quiet_band(level, rms)
     j0, j1 = (a + SUM_BLOCK - 1) // SUM_BLOCK, b // SUM_BLOCK
     last = j0 - 1  # blocks up to this one are taken out already
     for m in range(k):
