@@ -250,10 +250,12 @@ def kill_a_busy_worker(address: str, workers: dict[str, subprocess.Popen]) -> st
     with Client(address, timeout=30) as c:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            info = c.scheduler_info()["workers"]
             for addr, keys in c.processing().items():
                 if any(str(k).startswith("reprocess-") for k in keys):
-                    name = str(info[addr]["name"])
+                    info = c.scheduler_info()["workers"].get(addr)  # read after processing(): never older
+                    if info is None:
+                        continue  # a worker the scheduler's view does not hold yet: look again
+                    name = str(info["name"])
                     os.kill(workers[name].pid, signal.SIGKILL)
                     return name
             time.sleep(0.02)
