@@ -146,7 +146,7 @@ def write_file(path: str, x: np.ndarray, cand: Candidate) -> float:
                                   chunks=(rows, x.shape[1]), **cand.kwargs)
         else:
             ds = f.create_dataset("w", shape=x.shape, dtype=x.dtype, chunks=(rows, x.shape[1]), **cand.kwargs)
-        appender = DirectRawAppender(ds, DIRECT[cand.direct]) if cand.direct else None
+        appender = DirectRawAppender(ds, cand.direct) if cand.direct else None
         t0 = time.perf_counter()
         if appender is not None:  # the recorder's own path: whole chunks, the partial last one zero-padded
             appender.append(x)

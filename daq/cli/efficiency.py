@@ -14,12 +14,13 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from daq.cli.common import UsageError, load_config, non_negative_int, say, with_config
 from daq.config import Config
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _positive_int(text: str) -> int:
@@ -31,6 +32,8 @@ def _positive_int(text: str) -> int:
 
 def recorded_records(path: str, cfg: Config, limit: int) -> np.ndarray:
     """Up to ``limit`` CsI records of a run file (int8, the config's record length)."""
+    import numpy as np
+
     from daq.runfile import RunFileError
     from daq.runfile.files import open_run
 

@@ -9,19 +9,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from analysis.schema import DatasetError
 from daq.cli.common import UsageError
 
 
 def _json_default(value: Any) -> Any:
+    import numpy as np
+
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -31,7 +32,7 @@ def _json_default(value: Any) -> Any:
 
 def _finite(value: Any) -> Any:
     """NaN and infinities become null: strict JSON has no such numbers."""
-    if isinstance(value, float) and not np.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
@@ -81,7 +82,7 @@ def _scan_points_on(scheduler: str | None, workers: int, spec: Any, observed: An
 
 def _num(value: Any, fmt: str) -> str:
     """``value`` formatted, or n/a when it is missing or not finite (an error HESSE could not give)."""
-    if value is None or not np.isfinite(value):
+    if value is None or not math.isfinite(float(value)):
         return "n/a"
     return format(value, fmt)
 

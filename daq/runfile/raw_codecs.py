@@ -27,11 +27,10 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from daq.kernels import raw_chunks
-from daq.kernels.huffman import append_fletcher32
-from daq.kernels.huffman import fletcher32 as fletcher32_of
+# The coding kernels (numba) are imported where a chunk is coded or checked, not here: reading a
+# run file, and every `sevens` command, then starts without loading numba.
 
-DIRECT = {"huffman-zstd": raw_chunks.ZSTD, "huffman-deflate": raw_chunks.DEFLATE}
+DIRECT = ("huffman-zstd", "huffman-deflate")  # the compressions whose chunks the recorder codes itself
 PIPELINE = ("blosc-lz4", "blosc-zstd", "gzip", "lzf", "none")
 COMPRESSIONS = (*DIRECT, *PIPELINE)
 FLETCHER32 = h5py.h5z.FILTER_FLETCHER32
@@ -55,14 +54,20 @@ def compression_options(name: str) -> dict[str, Any]:
 
 
 class ChunkEncoder:
-    """Encodes chunks of ``chunk_bytes`` with a direct codec, into a buffer reused between calls."""
+    """Encodes chunks of ``chunk_bytes`` with a direct codec (a name of :data:`DIRECT`), into a
+    buffer reused between calls."""
 
-    def __init__(self, codec: int, chunk_bytes: int, fletcher32: bool = True) -> None:
-        self.codec, self.fletcher32 = codec, fletcher32
-        self.bound = raw_chunks.chunk_bound(codec, chunk_bytes)
+    def __init__(self, compression: str, chunk_bytes: int, fletcher32: bool = True) -> None:
+        from daq.kernels import raw_chunks
+        from daq.kernels.huffman import append_fletcher32
+
+        self._encode, self._append_fletcher32 = raw_chunks.encode_chunk, append_fletcher32
+        self.codec = {"huffman-zstd": raw_chunks.ZSTD, "huffman-deflate": raw_chunks.DEFLATE}[compression]
+        self.zstd, self.fletcher32 = self.codec == raw_chunks.ZSTD, fletcher32
+        self.bound = raw_chunks.chunk_bound(self.codec, chunk_bytes)
         self.out = np.empty(self.bound, np.uint8)
         self.pairs = np.zeros(65536, np.uint64)
-        self.words = np.empty(raw_chunks.scratch_words(codec, chunk_bytes), np.uint32)
+        self.words = np.empty(raw_chunks.scratch_words(self.codec, chunk_bytes), np.uint32)
         self.natural = 0
 
     def __call__(self, chunk: np.ndarray, n_valid: int | None = None, stored_size: int | None = None
@@ -74,14 +79,14 @@ class ChunkEncoder:
         the zstd frame a skippable frame, after the zlib stream zeros: both formats' decoders stop
         at the end of their stream); None if they do not fit in it."""
         src = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1)
-        n = raw_chunks.encode_chunk(src, src.size if n_valid is None else n_valid, self.codec, False,
-                                    self.out, self.pairs, self.words)
+        n = self._encode(src, src.size if n_valid is None else n_valid, self.codec, False,
+                         self.out, self.pairs, self.words)
         self.natural = n + (4 if self.fletcher32 else 0)  # the stored size without padding
         if stored_size is not None:
             pad = stored_size - (4 if self.fletcher32 else 0) - n
-            if pad < 0 or stored_size > self.bound or (self.codec == raw_chunks.ZSTD and 0 < pad < 8):
+            if pad < 0 or stored_size > self.bound or (self.zstd and 0 < pad < 8):
                 return None
-            if self.codec == raw_chunks.ZSTD and pad:
+            if self.zstd and pad:
                 self.out[n:n + 4] = np.frombuffer(SKIPPABLE.to_bytes(4, "little"), np.uint8)
                 self.out[n + 4:n + 8] = np.frombuffer((pad - 8).to_bytes(4, "little"), np.uint8)
                 self.out[n + 8:n + pad] = 0
@@ -89,7 +94,7 @@ class ChunkEncoder:
                 self.out[n:n + pad] = 0
             n += pad
         if self.fletcher32:
-            n = append_fletcher32(self.out, n)
+            n = self._append_fletcher32(self.out, n)
         return self.out[:n]
 
 
@@ -97,7 +102,7 @@ def warm(compression: str) -> None:
     """Compile (or load from numba's cache) the encoder of ``compression`` now: the first call takes
     about a second, which inside a run would hold the recorder past its heartbeat timeout."""
     if compression in DIRECT:
-        ChunkEncoder(DIRECT[compression], 1024)(np.arange(1024, dtype=np.uint8).view(np.int8) % 7, 512)
+        ChunkEncoder(compression, 1024)(np.arange(1024, dtype=np.uint8).view(np.int8) % 7, 512)
 
 
 def filters(ds: h5py.Dataset) -> list[tuple[int, tuple[int, ...]]]:
@@ -115,6 +120,8 @@ def checksum_ok(ds: h5py.Dataset, data: bytes, filter_mask: int) -> bool:
     body = np.frombuffer(data, np.uint8)
     if body.size < 4:
         return False
+    from daq.kernels.huffman import fletcher32 as fletcher32_of
+
     stored = int.from_bytes(bytes(body[-4:]), "little")
     return fletcher32_of(body, body.size - 4) == stored
 
@@ -128,10 +135,10 @@ class DirectRawAppender:
     then overwrites it in place. Only a chunk that outgrows its reservation moves, and in SWMR
     mode leaves its old place unused."""
 
-    def __init__(self, ds: h5py.Dataset, codec: int) -> None:
+    def __init__(self, ds: h5py.Dataset, compression: str) -> None:
         self.ds = ds
         self.chunk_records, self.n_samples = ds.chunks
-        self.encode = ChunkEncoder(codec, self.chunk_records * self.n_samples, fletcher32=bool(ds.fletcher32))
+        self.encode = ChunkEncoder(compression, self.chunk_records * self.n_samples, fletcher32=bool(ds.fletcher32))
         self.buffer = np.zeros((self.chunk_records, self.n_samples), np.int8)
         self.fill = 0  # rows of the chunk being filled held in ``buffer``
         self.rows = ds.shape[0]  # rows appended

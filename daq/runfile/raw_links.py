@@ -168,7 +168,7 @@ def _copy_channel(out: h5py.File, name: str, sources: list[h5py.Dataset], inputs
                                 **compression_options(compression))
         codec = compression
     c = ds.chunks[0]
-    encode = ChunkEncoder(DIRECT[codec], c * n_samples) if codec in DIRECT else None
+    encode = ChunkEncoder(codec, c * n_samples) if codec in DIRECT else None
     copied = encoded = 0
     block = np.zeros((c, n_samples), np.int8)
     for lo in range(0, n, c):

@@ -129,7 +129,7 @@ class RunFileWriter:
             ds.attrs["compression"] = compression
             self.datasets[RAW[channel]] = ds
             if direct:
-                self.direct[RAW[channel]] = DirectRawAppender(ds, DIRECT[compression])
+                self.direct[RAW[channel]] = DirectRawAppender(ds, compression)
         self.raw_channels = raw_channels
         f.swmr_mode = True
         self.rows = {name: 0 for name in self.datasets}
