@@ -6,8 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SECONDS ?= 20
-# pytest workers of `make test`: one per core, at most 4 (each DAQ test runs seven processes of its own)
-TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: venv demo test lint bench clean
 
@@ -32,7 +30,7 @@ demo: venv
 	exit $$status
 
 test: venv
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --durations=30 -n $(TEST_WORKERS) --dist loadgroup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --durations=30
 
 lint: venv
 	$(BIN)/ruff check .

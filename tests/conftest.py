@@ -1,9 +1,4 @@
-"""Shared fixtures: the default config, and a config whose endpoints are private to one test.
-
-Also the grouping of the suite for pytest-xdist (`make test` runs it on every core, ``--dist
-loadgroup``): the tests of one module stay on one worker (its module fixtures are made once), and
-so do all the tests of a directory whose conftest holds session fixtures (one recorded run, one
-live DAQ, one PostgreSQL database for the whole directory)."""
+"""Shared fixtures: the default config, and a config whose endpoints are private to one test."""
 
 from __future__ import annotations
 
@@ -19,17 +14,6 @@ from daq.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-TESTS = REPO / "tests"
-SHARED_SESSION = ("catalogue", "monitor", "replay")  # directories with session fixtures
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test in an xdist group: its directory's (see :data:`SHARED_SESSION`), else its module's."""
-    for item in items:
-        parts = item.path.resolve().relative_to(TESTS).parts
-        group = parts[0] if parts[0] in SHARED_SESSION else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
-
 
 @pytest.fixture
 def cfg() -> Config:
