@@ -106,9 +106,9 @@ def _huffman_block(src: np.ndarray, n_valid: int, final: bool, words: np.ndarray
                    ) -> tuple[int, np.uint64, np.uint64]:
     """zlib header + a dynamic-Huffman block of the literals ``src[:n_valid]`` (and end-of-block)."""
     counts = np.zeros(257, np.int64)
-    counts[:256] = byte_histogram(src, 0, n_valid)
+    counts[:256] = byte_histogram(src, np.int64(0), n_valid)
     counts[256] = 1  # end of block
-    lit_len = code_lengths(counts, MAX_BITS)
+    lit_len = code_lengths(counts, np.int64(MAX_BITS))
     lit_code = deflate_codes(lit_len)
     # the 257 literal/length code lengths and one distance code length of 0, zero runs as 17 / 18
     seq = np.zeros(258, np.int64)
@@ -139,7 +139,7 @@ def _huffman_block(src: np.ndarray, n_valid: int, final: bool, words: np.ndarray
         used += cl_counts[k] > 0
     if used < 2:  # a code needs two symbols
         cl_counts[0 if cl_counts[0] == 0 else 1] += 1
-    cl_len = code_lengths(cl_counts, 7)
+    cl_len = code_lengths(cl_counts, np.int64(7))
     cl_code = deflate_codes(cl_len)
     hclen = 19
     while hclen > 4 and cl_len[CL_ORDER[hclen - 1]] == 0:

@@ -232,8 +232,8 @@ def _fse_weights(weights: np.ndarray, n: int, out: np.ndarray, pos: int) -> int:
 @numba.njit(cache=True, nogil=True)
 def _tree_description(lengths: np.ndarray, out: np.ndarray, pos: int) -> int:
     """The Huffman tree description of ``lengths`` at ``out[pos]``; returns its size, 0 if it has none."""
-    longest = 0
-    max_symbol = 0
+    longest = np.int64(0)  # typed, not a literal 0: numba compiles a callee once per literal argument
+    max_symbol = np.int64(0)
     for s in range(256):
         if lengths[s]:
             max_symbol = s
@@ -333,7 +333,7 @@ def _block(src: np.ndarray, src16: np.ndarray, lo: int, hi: int, last: bool, out
         return _rle_block(present[0], n, last, out, pos)
     if n < MIN_HUFFMAN_BLOCK:
         return _raw_block(src, lo, hi, last, out, pos)
-    lengths = code_lengths(counts, MAX_BITS)
+    lengths = code_lengths(counts, np.int64(MAX_BITS))
     codes = zstd_codes(lengths)
     tree = pos + 3 + 5  # after the block header and the literals section header
     n_tree = _tree_description(lengths, out, tree)
@@ -378,9 +378,9 @@ def zstd_literals_frame(src: np.ndarray, n_valid: int, out: np.ndarray, pairs: n
     out[pos] = (2 << 6) | (1 << 5)  # 4-byte content size, single segment (window = content), no checksum
     pos = put_le(out, pos + 1, n, 4)
     if n == 0:
-        return _raw_block(src, 0, 0, True, out, pos)
+        return _raw_block(src, n, n, n == 0, out, pos)  # variables, not literals: one specialization
     src16 = src.view(np.uint16) if n % 2 == 0 else np.empty(0, np.uint16)
-    lo = 0
+    lo = np.int64(0)  # not a literal 0, which would compile _block a second time
     while lo < n:
         if lo < n_valid:
             hi = min(lo + BLOCK, n_valid)
