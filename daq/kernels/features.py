@@ -383,11 +383,12 @@ def _extract_kernel(csi: np.ndarray, trigger_ids: np.ndarray, trigger_times: np.
             sat = last_saturated(x, lo, hi, r0, polarity, bw, slope, aw, saturation, clip)
             row["since_saturation_ns"] = round((r0 - sat) * sample_ns) if sat >= 0 else -1
             row["overflow"] = overflow
-            out = _store_peaks(out, count, r, 4 * w + dtypes.REGION_PRETRACE, pre_pk[w], 0, kp)
+            # np.int64(0), not a literal 0: one compiled _store_peaks for the three calls
+            out = _store_peaks(out, count, r, 4 * w + dtypes.REGION_PRETRACE, pre_pk[w], np.int64(0), kp)
             count += kp
             out = _store_peaks(out, count, r, 4 * w + dtypes.REGION_ROI, roi, first_roi, k_roi)
             count += k_roi - first_roi
-            out = _store_peaks(out, count, r, 4 * w + dtypes.REGION_NOISE, noise, 0, kn)
+            out = _store_peaks(out, count, r, 4 * w + dtypes.REGION_NOISE, noise, np.int64(0), kn)
             count += kn
     return count, out
 
