@@ -5,16 +5,19 @@ its entries arrive later."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from daq.catalogue import default_url
 from daq.catalogue.writer import SPOOL
+from daq.cli.main import main
 from tests.catalogue.conftest import REPO, make_run
 from tests.conftest import private_config
 
@@ -22,16 +25,26 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def sevens(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "daq.cli", *args], capture_output=True, text=True, timeout=180,
-                          cwd=REPO)
+    """One catalogue command, run by the CLI's ``main`` in this process (a new interpreter per command
+    costs a second of imports each; the DAQ run below, and tests/cli, run ``sevens`` as its own process)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's own usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    proc = subprocess.CompletedProcess(["sevens", *args], code, out.getvalue(), err.getvalue())
     if ok:
         assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc
 
 
 def daq_run(run_dir: Path, cfg_path: str) -> subprocess.CompletedProcess:
-    return sevens("daq", "--simulate", "--duration", "3", "--speed", "5", "--config", cfg_path, "--run-dir",
-                  str(run_dir), "--json")
+    proc = subprocess.run([sys.executable, "-m", "daq.cli", "daq", "--simulate", "--duration", "3", "--speed", "5",
+                           "--config", cfg_path, "--run-dir", str(run_dir), "--json"], capture_output=True, text=True,
+                          timeout=180, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
 
 
 def test_a_simulated_run_in_the_catalogue_the_cli_and_the_fit(tmp_path: Path, ipc_dir: Path) -> None:
