@@ -228,6 +228,9 @@ def cmd_process(args: argparse.Namespace) -> int:
     from daq.ops import logs
 
     cfg = load_config(args, "daq")
+    from daq.kernels import jit_cache
+
+    jit_cache.skip_extensions()  # a DAQ process runs only our kernels: no awkward import at its first load
     module, cls = NODE_CLASSES[args.name]
     node = getattr(importlib.import_module(module), cls)(cfg)
     logs.setup(args.name, args.log_dir, lambda: node.params.run_number if node.params else None,

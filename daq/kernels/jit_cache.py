@@ -68,3 +68,17 @@ def install(directory: Path | str) -> None:
     for cls in reversed(_LOCATORS):
         if cls not in classes:
             classes.insert(0, cls)
+
+
+def skip_extensions() -> None:
+    """Mark numba's extension entry points (group ``numba_extensions``) as loaded without loading them.
+
+    numba loads every installed extension at the first compile or cache load of a process: here that is
+    awkward's (installed for uproot), 0.3-0.4 s of imports in every DAQ process start and restart, for types
+    no kernel takes. Only for processes that run nothing but this package's kernels (``sevens process``);
+    an analysis session that jits awkward arrays keeps numba's default. numba's own flag (a module global
+    of ``numba.core.entrypoints``); should it ever go, this sets an unused name and numba loads the
+    extensions as before (tests/kernels/test_jit_cache.py sees that)."""
+    from numba.core import entrypoints
+
+    entrypoints._already_initialized = True

@@ -67,3 +67,20 @@ def test_the_stamp_follows_every_module_of_the_package(tmp_path: Path) -> None:
     first = jit_cache.package_stamp(tmp_path)
     (tmp_path / "b.py").write_text("y = 2\n")
     assert jit_cache.package_stamp(tmp_path) != first
+
+
+LOAD = ("import sys\nimport numpy as np\nfrom daq.kernels import jit_cache\n{skip}"
+        "from daq.kernels.huffman import fletcher32\nfletcher32(np.zeros(8, np.uint8), 4)\n"
+        "print('awkward' in sys.modules)")
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["numba-default", "skip_extensions"])
+def test_a_daq_process_loads_its_kernels_without_numbas_extensions(skip: bool) -> None:
+    """numba imports every installed extension (awkward's, for uproot) at a process's first kernel load;
+    ``skip_extensions`` (what ``sevens process`` calls) leaves them out. Without it the import happens,
+    so that this test fails the day numba or the environment changes and the call can go."""
+    code = LOAD.format(skip="jit_cache.skip_extensions()\n" if skip else "")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(jit_cache.__file__).parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == str(not skip)
