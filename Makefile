@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,gui,epics,cluster]'
+	$(BIN)/sevens warm --simulate  # the numba kernels compiled once here, not at the first run's start
 	@touch $(STAMP)
 
 # with a display, the GUI opens first and follows the run live (it stays open on the finished run:

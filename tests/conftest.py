@@ -15,6 +15,27 @@ from daq.config import Config
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+
+def seeded_numba_cache(cache: Path, leave_out: tuple[str, ...]) -> Path:
+    """``cache``, a ``NUMBA_CACHE_DIR`` holding this checkout's own cache entries (``__pycache__``, as earlier
+    tests left them) of every kernel of ``daq.kernels`` and ``simulators`` but those of the ``daq.kernels``
+    modules named in ``leave_out`` (``"features."``, ...), where numba looks for them under that variable:
+    a process then compiles only the kernels left out."""
+    from numba.core.caching import _CacheLocator
+
+    import daq.kernels
+    import simulators
+
+    for package in (daq.kernels, simulators):
+        source = Path(package.__file__).parent
+        target = cache / _CacheLocator.get_suitable_cache_subpath(str(source / "__init__.py"))
+        target.mkdir(parents=True, exist_ok=True)
+        for entry in (source / "__pycache__").glob("*.nb[ic]"):
+            if package is not daq.kernels or not entry.name.startswith(leave_out):
+                shutil.copy2(entry, target / entry.name)
+    return cache
+
+
 @pytest.fixture
 def cfg() -> Config:
     return config.load()

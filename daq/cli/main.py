@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from analysis.schema import DatasetError
-from daq.cli import catalogue, efficiency, fit, gui, interfaces, replay, reprocess, run, tools, verify
+from daq.cli import catalogue, efficiency, fit, gui, interfaces, replay, reprocess, run, tools, verify, warm
 from daq.cli.common import UsageError
 from daq.cli.failures import Parser, broken_pipe, interrupted, say_error, unexpected
 from daq.config import ConfigError
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="sevens", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    for group in (run, tools, fit, efficiency, replay, reprocess, interfaces, gui, verify, catalogue):
+    for group in (run, warm, tools, fit, efficiency, replay, reprocess, interfaces, gui, verify, catalogue):
         group.add_commands(sub)
     return p
 

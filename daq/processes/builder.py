@@ -54,8 +54,9 @@ class EventBuilder(Node):
         self.run_dir = Path(cfg.run.directory)
         self._reset()
 
-    def warm_up(self) -> None:
-        FeatureExtraction(self.cfg).warm()
+    @staticmethod
+    def warm_kernels(cfg: Config) -> None:
+        FeatureExtraction(cfg).warm()
 
     def _reset(self) -> None:
         self.pending: list[Message] = []

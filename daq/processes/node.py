@@ -144,6 +144,12 @@ class Node:
         host) may take minutes, which the supervisor allows (``supervisor.warmup_timeout_s``)
         for a process that has said it is warming; a JIT pause inside a run would instead
         outlast the heartbeat timeout."""
+        self.warm_kernels(self.cfg)
+
+    @staticmethod
+    def warm_kernels(cfg: Config) -> None:
+        """The kernels this process calls with ``cfg``, compiled or loaded, with no socket or file:
+        what :meth:`warm_up` does, and what ``sevens warm`` does at install time for every process."""
 
     def on_exit(self) -> None:
         """The process is about to exit."""

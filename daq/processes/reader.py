@@ -64,10 +64,11 @@ class DigitizerReader(Node):
         self.lost = 0
         self.last_trigger_time = 0
 
-    def warm_up(self) -> None:
-        warm_up = getattr(self.backend_class, "warm_up", None)  # a simulator's kernels, a library's load
+    @staticmethod
+    def warm_kernels(cfg: Config) -> None:
+        warm_up = getattr(type(registry.digitizer(cfg)), "warm_up", None)  # a simulator's kernels, a library's load
         if warm_up is not None:
-            warm_up(self.cfg)
+            warm_up(cfg)
 
     def on_start(self, params: RunParameters, meta: dict[str, Any]) -> None:
         self.device = self.backend_class()

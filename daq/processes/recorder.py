@@ -68,8 +68,9 @@ class Recorder(Node):
         self.writer: RunFileWriter | None = None
         self._zero()
 
-    def warm_up(self) -> None:
-        raw_codecs.warm(self.cfg.recorder.compression)  # the raw-chunk encoder
+    @staticmethod
+    def warm_kernels(cfg: Config) -> None:
+        raw_codecs.warm(cfg.recorder.compression)  # the raw-chunk encoder
 
     def _zero(self) -> None:
         self.recorded = 0

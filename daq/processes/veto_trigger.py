@@ -29,8 +29,9 @@ class VetoTrigger(Node):
         self.out = transport.push(self.ctx, cfg.endpoints.vetoed, hwm)
         self.veto_hits = VetoHits(cfg)
 
-    def warm_up(self) -> None:
-        self.veto_hits.warm()
+    @staticmethod
+    def warm_kernels(cfg: Config) -> None:
+        VetoHits(cfg).warm()
 
     def inputs(self) -> list[zmq.Socket]:
         return [self.events]

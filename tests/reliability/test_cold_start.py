@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from numba.core.caching import _CacheLocator
 
-import daq.kernels
-import simulators
-from tests.conftest import REPO
+from tests.conftest import REPO, seeded_numba_cache
 
 BUILDER_KERNELS = ("features.", "peaks.", "baseline.", "spe_shape.", "spe_gain.")  # daq.kernels modules
 
@@ -32,19 +28,6 @@ def sevens_daq(cfg_path: str, run_dir: Path, cache: Path) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", "daq.cli", "daq", "--simulate", "--duration", "1", "--config",
                            cfg_path, "--run-dir", str(run_dir), "--json"], capture_output=True, text=True,
                           timeout=280, cwd=REPO, env=env)
-
-
-def all_but_the_builders(cache: Path) -> Path:
-    """``cache`` holding the entries of this checkout's own cache (``__pycache__``, as earlier tests left it)
-    for every kernel the event builder does not call, where numba looks for them under NUMBA_CACHE_DIR."""
-    for package in (daq.kernels, simulators):
-        source = Path(package.__file__).parent
-        target = cache / _CacheLocator.get_suitable_cache_subpath(str(source / "__init__.py"))
-        target.mkdir(parents=True, exist_ok=True)
-        for entry in (source / "__pycache__").glob("*.nb[ic]"):
-            if package is not daq.kernels or not entry.name.startswith(BUILDER_KERNELS):
-                shutil.copy2(entry, target / entry.name)
-    return cache
 
 
 def test_a_process_past_its_warmup_timeout_is_named(tmp_path: Path, make_config) -> None:
@@ -62,7 +45,7 @@ def test_a_process_past_its_warmup_timeout_is_named(tmp_path: Path, make_config)
 def test_compiling_longer_than_the_startup_timeout_is_waited_for(tmp_path: Path, make_config) -> None:
     # every process says it is alive within 5 s; the builder's cold compile alone takes ~30 s of CPU here
     cfg = make_config(supervisor={"startup_timeout_s": 5.0})
-    cache = all_but_the_builders(tmp_path / "cache")
+    cache = seeded_numba_cache(tmp_path / "cache", BUILDER_KERNELS)
     proc = sevens_daq(cfg.path, tmp_path / "runs", cache)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.splitlines()[-1])
