@@ -39,6 +39,7 @@ from daq.wire.envelope import Message
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+SIGTERM_PARENT_WAIT_S = 0.5  # a run open at a SIGTERM: how long to wait to tell a dead supervisor
 
 
 def supervisor_timeout_s(cfg: Config) -> float:
@@ -99,6 +100,7 @@ class Node:
         self._seq: dict[str, envelope.SequenceCounter] = {}
         self._next_heartbeat = 0.0
         self._exit = False
+        self._sigterm = False  # a SIGTERM (the supervisor's death, or its terminate) ended the loop
         self.poll_timeout_ms = 20
         self.last_supervisor = time.monotonic()  # last word from the supervisor
         self.input_run = 0  # the run of the last data message received
@@ -294,9 +296,20 @@ class Node:
             self.report("error", reason=f"{type(exc).__name__} handling {msg.stream} {msg.kind}: {exc}")
 
     def _on_sigterm(self, *_: object) -> None:
-        if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
-            self.supervisor_lost = f"supervisor lost: pid {self.supervisor_pid} died"
+        self._sigterm = True
         self._exit = True
+
+    def _supervisor_died(self, wait_s: float) -> bool:
+        """True if the supervisor that launched us is gone, waiting up to ``wait_s`` for it to be: the
+        kernel sends PR_SET_PDEATHSIG when the *thread* that started us ends, and while the supervisor's
+        other threads are still being killed we are its child still (seen under load: a run said
+        'recorder exited' instead of 'supervisor lost')."""
+        deadline = time.monotonic() + wait_s
+        while os.getppid() == self.supervisor_pid:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _check_supervisor(self) -> None:
         """End the run (and, if a supervisor launched us, the process) when the supervisor is silent."""
@@ -347,6 +360,9 @@ class Node:
                 self.heartbeat()
                 self._check_supervisor()
         finally:
+            if (self._sigterm and self.supervisor_pid is not None and not self.supervisor_lost
+                    and self.state not in ("idle", "exited") and self._supervisor_died(SIGTERM_PARENT_WAIT_S)):
+                self.supervisor_lost = f"supervisor lost: pid {self.supervisor_pid} died"
             if self.supervisor_lost and self.state not in ("idle", "exited"):
                 log.error("%s: %s; ending the run", self.name, self.supervisor_lost)
                 self.on_abort(self.supervisor_lost)
