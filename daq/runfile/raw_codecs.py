@@ -58,15 +58,12 @@ class ChunkEncoder:
     buffer reused between calls."""
 
     def __init__(self, compression: str, chunk_bytes: int, fletcher32: bool = True) -> None:
-        from daq.kernels import deflate_literals, raw_chunks, zstd_literals
+        from daq.kernels import raw_chunks
         from daq.kernels.huffman import append_fletcher32
 
+        self._encode, self._append_fletcher32 = raw_chunks.encode_chunk, append_fletcher32
         self.codec = {"huffman-zstd": raw_chunks.ZSTD, "huffman-deflate": raw_chunks.DEFLATE}[compression]
         self.zstd, self.fletcher32 = self.codec == raw_chunks.ZSTD, fletcher32
-        # the codec's own kernel (raw_chunks.encode_chunk without its checksum, appended below): a recorder
-        # compiles one codec, not both (a cold cache: ~35 s of CPU instead of ~50)
-        self._encode = zstd_literals.zstd_literals_frame if self.zstd else deflate_literals.deflate_literals_stream
-        self._append_fletcher32 = append_fletcher32
         self.bound = raw_chunks.chunk_bound(self.codec, chunk_bytes)
         self.out = np.empty(self.bound, np.uint8)
         self.pairs = np.zeros(65536, np.uint64)
@@ -82,7 +79,8 @@ class ChunkEncoder:
         the zstd frame a skippable frame, after the zlib stream zeros: both formats' decoders stop
         at the end of their stream); None if they do not fit in it."""
         src = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1)
-        n = self._encode(src, src.size if n_valid is None else n_valid, self.out, self.pairs, self.words)
+        n = self._encode(src, src.size if n_valid is None else n_valid, self.codec, False,
+                         self.out, self.pairs, self.words)
         self.natural = n + (4 if self.fletcher32 else 0)  # the stored size without padding
         if stored_size is not None:
             pad = stored_size - (4 if self.fletcher32 else 0) - n
