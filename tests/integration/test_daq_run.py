@@ -21,6 +21,7 @@ import pytest
 from daq import config, dtypes
 from daq.config import Config
 from daq.runfile import RunFileError, open_run
+from tests.reliability.daqrun import status  # the control request, in this process
 
 SEVENS = [sys.executable, "-m", "daq.cli"]
 DATASETS = ("beam", "triggers", "features", "peaks", "veto_hits", "raw/csi", "raw/veto", "dq", "losses",
@@ -33,10 +34,6 @@ def daq_command(cfg: Config, run_dir: Path, duration: float, *extra: str) -> lis
             "--duration", str(duration), "--json", *extra]
 
 
-def status(cfg: Config) -> dict[str, Any] | None:
-    proc = subprocess.run([*SEVENS, "status", "--json", "--config", cfg.path, "--timeout", "2"],
-                          capture_output=True, text=True, timeout=30)
-    return json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
 def wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
