@@ -2,9 +2,9 @@
 take longer than ``startup_timeout_s``. A process says it is ``warming`` first, so the supervisor
 waits for it up to ``warmup_timeout_s``, and names it when even that is exceeded.
 
-Each test compiles into a ``NUMBA_CACHE_DIR`` of its own: empty, as a fresh install has it, or holding the
-cache entries of every kernel but the event builder's, so that one process compiles for ~30 s of CPU while
-the others load (a cold cache of every process is the same wait, twice as long on two cores)."""
+Each test compiles into a ``NUMBA_CACHE_DIR`` of its own, holding the cache entries of every kernel but the
+veto trigger's (a few seconds of compiling) or the event builder's (~30 s of CPU), so that one process
+compiles while the others load (a cold cache of every process is the same wait, longer)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def sevens_daq(cfg_path: str, run_dir: Path, cache: Path) -> subprocess.Complete
 
 def test_a_process_past_its_warmup_timeout_is_named(tmp_path: Path, make_config) -> None:
     cfg = make_config(supervisor={"startup_timeout_s": 30.0, "warmup_timeout_s": 0.5})
-    proc = sevens_daq(cfg.path, tmp_path / "runs", tmp_path / "cache")
+    cache = seeded_numba_cache(tmp_path / "cache", ("veto_hits.",))  # the veto compiles for seconds
+    proc = sevens_daq(cfg.path, tmp_path / "runs", cache)
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("sevens: error: processes still compiling their kernels after 0.5 s "
