@@ -48,6 +48,16 @@ def _daq_config(args: argparse.Namespace, role: str) -> Config:
     return cfg
 
 
+def is_simulated(cfg: Config) -> bool:
+    return cfg.digitizer.backend == "simulated" and cfg.beam.backend == "simulated"
+
+
+def simulated(cfg: Config) -> Config:
+    """``cfg`` with the simulated digitizer and beam (``--simulate``)."""
+    return cfg if is_simulated(cfg) else config_mod.with_overrides(
+        cfg, {"digitizer": {"backend": "simulated"}, "beam": {"backend": "simulated"}})
+
+
 def _supervisor(cfg: Config, run_dir: str | None) -> Any:
     from daq.control.supervisor import Supervisor, SupervisorError
 
@@ -64,10 +74,8 @@ def cmd_daq(args: argparse.Namespace) -> int:
     from daq.control.supervisor import SupervisorError
 
     cfg = _daq_config(args, "daq")
-    if args.simulate and (cfg.digitizer.backend != "simulated" or cfg.beam.backend != "simulated"):
-        cfg = config_mod.with_overrides(cfg, {"digitizer": {"backend": "simulated"},
-                                              "beam": {"backend": "simulated"}})
-        cfg = _persist(cfg, args.run_dir)
+    if args.simulate and not is_simulated(cfg):
+        cfg = _persist(simulated(cfg), args.run_dir)
     setup_logging(args.verbose, "%(asctime)s %(levelname)s %(message)s")
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)

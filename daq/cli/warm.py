@@ -1,7 +1,7 @@
 """``sevens warm``: compile the numba kernels of every DAQ process into the cache before the first run.
 
 A cold cache (a new install, or a change to any module of ``daq.kernels``: :mod:`daq.kernels.jit_cache`)
-costs the event builder ~35 s and the recorder's raw-chunk coder ~40 s of CPU at the start of the next run,
+costs the event builder ~35 s and the recorder's raw-chunk coder ~20 s of CPU at the start of the next run,
 which the supervisor waits for (``supervisor.warmup_timeout_s``) while the run has not started. ``make venv``
 runs this once per install, as a deployment does before its first run; a warm cache makes it a load of ~1 s.
 Each process's kernels compile in a process of their own (their cache entries are disjoint), as many at
@@ -19,7 +19,7 @@ from multiprocessing import get_context
 
 from daq import config as config_mod
 from daq.cli.common import load_config, non_negative_int, with_config
-from daq.cli.run import NODE_CLASSES
+from daq.cli.run import NODE_CLASSES, simulated
 
 LONGEST_FIRST = ("recorder", "builder", "veto", "reader", "cuts", "beam")  # cold-compile times, here
 
@@ -37,10 +37,7 @@ def _warm_one(name: str, text: str, path: str) -> tuple[str, float]:
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    cfg = load_config(args)
-    if args.simulate and (cfg.digitizer.backend != "simulated" or cfg.beam.backend != "simulated"):
-        cfg = config_mod.with_overrides(cfg, {"digitizer": {"backend": "simulated"},
-                                              "beam": {"backend": "simulated"}})
+    cfg = simulated(load_config(args)) if args.simulate else load_config(args)
     names = [n for n in LONGEST_FIRST if n in NODE_CLASSES]
     jobs = args.jobs or min(len(names), os.cpu_count() or 1)
     t0 = time.perf_counter()
