@@ -13,7 +13,7 @@ Definitions (``s_i = sign * polarity * (x_i - b_i)``, the signal above the basel
   filtered, and ranges whose boxcar starts touch or overlap are one range. (A pulse the boxcar finds
   almost always lifts its window that far; the tests measure the SPE efficiency.) The scan for the next
   candidate skips a chunk of ``SCAN_CHUNK`` windows in one compare when the chunk's largest (smallest, for the
-  inverted signal) excess stays short of the threshold: the same candidates, a sixteenth of the compares.
+  inverted signal) excess stays short of the threshold: the same candidates, an eighth of the compares.
   A candidate range in which no boxcar sum can reach ``T`` (an integer running sum against the line's lowest
   point in the range) is passed without the filter: it could hold no peak.
 * **peaks**: local maxima of ``F`` with ``F >= T`` (a plateau counts at its first sample). A maximum
@@ -46,7 +46,9 @@ SUM_BLOCK = 8  # samples per pre-selection block sum
 # filtered rms holds: measured, no fraction then lets through more than gaussian noise does (0.7x at worst)
 LATTICE_EXCESS = 2.0
 PRESELECT_RMS = 2.5
-SCAN_SHIFT = 4
+# chunks of 8 windows: their int32 extremes are one 256-bit vector; measured against 4 and 16 windows (whole kernel
+# 1.04x and 1.14-1.19x slower, docs/performance.md)
+SCAN_SHIFT = 3
 SCAN_CHUNK = 1 << SCAN_SHIFT  # pre-selection windows per chunk bound
 
 _jit = numba.njit(cache=True, nogil=True)
