@@ -46,8 +46,8 @@ SUM_BLOCK = 8  # samples per pre-selection block sum
 # filtered rms holds: measured, no fraction then lets through more than gaussian noise does (0.7x at worst)
 LATTICE_EXCESS = 2.0
 PRESELECT_RMS = 2.5
-# chunks of 8 windows: their int32 extremes are one 256-bit vector; measured against 4 and 16 windows (whole kernel
-# 1.04x and 1.14-1.19x slower, docs/performance.md)
+# chunks of 8 windows, chosen by measurement: with 4 or 16 the whole kernel was 1.04x or 1.14-1.19x slower
+# (docs/performance.md, "Chunks of 8 windows")
 SCAN_SHIFT = 3
 SCAN_CHUNK = 1 << SCAN_SHIFT  # pre-selection windows per chunk bound
 
