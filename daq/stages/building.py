@@ -99,7 +99,9 @@ class FeatureExtraction:
         self.gain.warm()
 
     def _close_block(self) -> None:
-        if self.block_parts:
+        if len(self.block_parts) == 1:  # a block within one batch: its arrays as they are (the copy of its
+            self.gain.block_done(self.block, *self.block_parts[0])  # records was a tenth of the calibration)
+        elif self.block_parts:
             csi = np.concatenate([c for c, _, _ in self.block_parts])
             feats = np.concatenate([f for _, f, _ in self.block_parts])
             peaks = np.concatenate([p for _, _, p in self.block_parts])
