@@ -103,11 +103,11 @@ def isolated(peaks: np.ndarray, keys: np.ndarray, guard_ns: float) -> np.ndarray
     if peaks.size == 0:
         return np.zeros(0, bool)
     t = peaks["time_ns"]
-    same_prev = np.r_[False, keys[1:] == keys[:-1]]
-    gap_prev = np.r_[np.inf, np.diff(t).astype(float)]
-    same_next = np.r_[keys[1:] == keys[:-1], False]
-    gap_next = np.r_[np.diff(t).astype(float), np.inf]
-    return (~same_prev | (gap_prev >= guard_ns)) & (~same_next | (gap_next >= guard_ns))
+    apart = (keys[1:] != keys[:-1]) | (np.diff(t) >= guard_ns)  # each neighbour pair: another key, or far apart
+    alone = np.ones(peaks.size, bool)
+    alone[1:] = apart
+    alone[:-1] &= apart
+    return alone
 
 
 def nearest_same_key_index(keys: np.ndarray, times: np.ndarray, q_keys: np.ndarray,
@@ -120,13 +120,11 @@ def nearest_same_key_index(keys: np.ndarray, times: np.ndarray, q_keys: np.ndarr
     if keys.size == 0:
         return np.zeros(q_keys.size, np.int64), np.full(q_keys.size, np.inf)
     j = np.searchsorted(keys * 2**27 + times, q_keys * 2**27 + q_times)
-    cand = np.stack([j - 1, j])
-    inside = (cand >= 0) & (cand < keys.size)
-    cand = np.clip(cand, 0, keys.size - 1)
-    dist = np.where(inside & (keys[cand] == q_keys), np.abs(times[cand] - q_times), np.inf)
-    pick = np.argmin(dist, axis=0)  # the earlier candidate on a tie
-    cols = np.arange(q_keys.size)
-    return cand[pick, cols], dist[pick, cols]
+    before, after = np.maximum(j - 1, 0), np.minimum(j, keys.size - 1)  # the two candidates, inside the rows
+    d_before = np.where((j >= 1) & (keys[before] == q_keys), np.abs(times[before] - q_times), np.inf)
+    d_after = np.where((j < keys.size) & (keys[after] == q_keys), np.abs(times[after] - q_times), np.inf)
+    later = d_after < d_before  # the earlier candidate on a tie
+    return np.where(later, after, before), np.where(later, d_after, d_before)
 
 
 def nearest_same_key(keys: np.ndarray, times: np.ndarray, q_keys: np.ndarray, q_times: np.ndarray) -> np.ndarray:
@@ -189,7 +187,7 @@ class SpeCalibrator:
         if len(quiet):
             self.baseline = float(np.median(quiet["baseline"]))
         keys_quiet = quiet["trigger_id"] * 2 + quiet["window"]
-        pre = peaks[np.isin(peaks["region"], (dtypes.REGION_PRETRACE, dtypes.REGION_NOISE))]
+        pre = peaks[(peaks["region"] == dtypes.REGION_PRETRACE) | (peaks["region"] == dtypes.REGION_NOISE)]
         pre = pre[np.isin(pre["trigger_id"] * 2 + pre["window"], keys_quiet)]
         pre = pre[np.lexsort((pre["time_ns"], pre["trigger_id"] * 2 + pre["window"]))]
         keys = pre["trigger_id"] * 2 + pre["window"]
@@ -228,8 +226,7 @@ class SpeCalibrator:
         sel = pre[wide & (q > 0.4 * cal.gain) & (q < 2.5 * cal.gain)]
         if sel.size == 0:
             return
-        row_of = {int(k): i for i, k in enumerate(feats["trigger_id"] * 2 + feats["window"])}
-        rows = np.array([row_of[int(k)] for k in sel["trigger_id"] * 2 + sel["window"]])
+        rows = np.searchsorted(feats["trigger_id"] * 2 + feats["window"], sel["trigger_id"] * 2 + sel["window"])
         b0, slope, anchor = window_lines(feats[rows], p)
         reference = cal.template if cal.template is not None else np.zeros(0)
         spe_shape.accumulate_template(np.ascontiguousarray(csi), (rows // 2).astype(np.int64),
@@ -284,7 +281,7 @@ class SpeCalibrator:
         spe_shape.inject_pulses(copy, local.astype(np.int64), where.astype(np.int64), charge, cal.template,
                                 p.polarity)
         _, p2 = features.extract_features(copy, ids[use], feats["time"][::2][use], p, cal.gain, w, self.baseline)
-        found = p2[np.isin(p2["region"], (dtypes.REGION_PRETRACE, dtypes.REGION_NOISE))]
+        found = p2[(p2["region"] == dtypes.REGION_PRETRACE) | (p2["region"] == dtypes.REGION_NOISE)]
         found = found[np.lexsort((found["time_ns"], found["trigger_id"] * 2 + found["window"]))]
         alone = isolated(found, found["trigger_id"] * 2 + found["window"], (w.pre + w.post + w.length) * p.sample_ns)
         found = found[alone & (found["region"] == dtypes.REGION_PRETRACE)]  # as the data peaks are chosen
@@ -357,15 +354,16 @@ def fit_gain(q_pos: np.ndarray, q_neg: np.ndarray, injected: np.ndarray, gain: f
     if not n_data > 0:
         return None
 
-    def probs(mean: float, cv: float) -> np.ndarray:
-        k = 1.0 / cv**2
-        cdf = gammainc(k, np.maximum(true_edges, 0.0) * k / mean)
-        return np.diff(cdf)
+    edges = np.maximum(true_edges, 0.0)
+    sigma = np.sqrt(var)
 
     def residual(x: np.ndarray) -> np.ndarray:
         g, cv, f2, norm = x
-        p = (1 - f2) * probs(g, cv) + f2 * probs(2 * g, cv / math.sqrt(2))
-        return (norm * n_data * (resp @ p) - data) / np.sqrt(var)
+        k1, k2 = 1.0 / cv**2, 1.0 / (cv / math.sqrt(2)) ** 2  # one and two photoelectrons: both in one call
+        cdf = gammainc(np.array([[k1], [k2]]), np.stack([edges * k1 / g, edges * k2 / (2 * g)]))
+        p1, p2 = np.diff(cdf, axis=1)
+        p = (1 - f2) * p1 + f2 * p2
+        return (norm * n_data * (resp @ p) - data) / sigma
 
     start = np.array([gain, min(max(spread, 0.1), 0.9), 0.01, 1.0])
     try:
