@@ -6,6 +6,8 @@ each is one task), then, in the same invocation:
 
 * ``bare read``: h5py reads of ``triggers``, ``beam``, ``raw/csi`` and ``raw/veto`` of every file in
   blocks of 256 records, decoding included (the I/O limit of one core; benchmarks/bench_replay.py);
+* ``sevens' read``: the same rows through ``read_block``, as reprocessing reads them (``huffman-zstd``
+  raw chunks read with ``read_direct_chunk``, checked and decoded without HDF5's pipeline);
 * ``chain, one process``: :func:`daq.cluster.runs.reprocess_run` of every run in this process, no Dask
   (what one task costs);
 * ``replay``: :func:`daq.cli.replay.run_replay` of every run, one after the other (its ``seconds``:
@@ -38,13 +40,14 @@ from pathlib import Path
 import h5py
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_replay import bare_read, record  # noqa: E402
+from bench_replay import BLOCK, bare_read, record  # noqa: E402
 
 from daq.cli.replay import run_replay  # noqa: E402
 from daq.cli.reprocess import plan, run_reprocess  # noqa: E402
 from daq.cluster.client import open_client  # noqa: E402
 from daq.cluster.runs import reprocess_run  # noqa: E402
 from daq.replay.sources import MAX_SPEED  # noqa: E402
+from daq.runfile.tables import read_block  # noqa: E402
 
 YEAR_TRIGGERS = 1.9e9  # SPEC section 7: one year at 60 Hz
 
@@ -76,6 +79,18 @@ def timed(func: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def own_read(path: Path) -> None:
+    """The same rows as :func:`bare_read`, read as reprocessing reads them: ``read_block``, which reads
+    ``huffman-zstd`` raw chunks directly (:func:`daq.runfile.raw_codecs.read_direct_rows`)."""
+    with h5py.File(path, "r") as f:
+        for name in ("triggers", "beam"):
+            read_block(f[name], 0, f[name].shape[0])
+        n = f["raw/csi"].shape[0]
+        for lo in range(0, n, BLOCK):
+            for name in ("raw/csi", "raw/veto"):
+                read_block(f[name], lo, lo + BLOCK)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--run", help="a recorded run file (default: record one)")
@@ -104,6 +119,8 @@ def main() -> None:
         reps = max(args.repeats, 1)
         bare = min((timed(lambda: [bare_read(r) for r in runs]) for _ in range(reps)), key=lambda t: t[1])
         _, bare_cpu = line("bare h5py read (1 core)", *bare, n, raw_bytes, file_bytes)
+        own = min((timed(lambda: [own_read(r) for r in runs]) for _ in range(reps)), key=lambda t: t[1])
+        line("sevens' read (read_block)", *own, n, raw_bytes, file_bytes, "(raw chunks read directly)")
 
         def chain() -> None:
             out = work / f"chain-{time.monotonic_ns()}"

@@ -39,6 +39,7 @@ import numpy as np
 
 from daq import dtypes
 
+H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)  # what h5py raises on a damaged file
 LAYOUT_VERSION = 1
 TABLE_CHUNK_BYTES = 65536
 CACHED_CHUNKS = 4  # per dataset: the partial chunk being appended to, and room to evict full ones

@@ -27,6 +27,8 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from daq.runfile.files import H5_ERRORS
+
 # The coding kernels (numba) are imported where a chunk is coded or checked, not here: reading a
 # run file, and every `sevens` command, then starts without loading numba.
 
@@ -213,3 +215,48 @@ class DirectRawAppender:
         if not partial:
             self.reserved = None
             self.recent = [*self.recent[-15:], self.encode.natural]
+
+
+ZSTD_FILTER = hdf5plugin.Zstd.filter_id
+
+
+def direct_readable(ds: h5py.Dataset) -> bool:
+    """True if :func:`read_direct_rows` can read ``ds``: stored chunks of whole records (int8, rows x
+    samples) through exactly the Zstd filter and Fletcher-32, the pipeline of ``huffman-zstd``."""
+    if ds.ndim != 2 or ds.dtype != np.int8 or ds.is_virtual or not ds.chunks or ds.chunks[1] != ds.shape[1]:
+        return False
+    return [f[0] for f in filters(ds)] == [ZSTD_FILTER, FLETCHER32]
+
+
+def read_direct_rows(ds: h5py.Dataset, lo: int, hi: int) -> np.ndarray | None:
+    """Rows ``lo:hi`` of a :func:`direct_readable` dataset, read chunk by chunk with
+    ``read_direct_chunk``, each checked against its Fletcher-32 and decoded by zstd straight into the
+    rows: what HDF5's pipeline does, without its chunk buffers and copies (a fifth of the read's CPU).
+    None if any chunk is not plainly readable (missing, a filter skipped, a failed checksum or frame):
+    the caller then reads the rows through HDF5, which says what is wrong in its own words."""
+    from numcodecs.zstd import Zstd
+
+    from daq.kernels.huffman import fletcher32 as fletcher32_of
+
+    hi = min(hi, ds.shape[0])
+    c, n = ds.chunks
+    out = np.empty((max(hi - lo, 0), n), np.int8)
+    whole = np.empty((c, n), np.int8)  # a chunk that sticks out of lo:hi is decoded here first
+    codec = Zstd()
+    for start in range(lo // c * c, hi, c):
+        try:
+            mask, data = ds.id.read_direct_chunk((start, 0))
+        except H5_ERRORS:
+            return None
+        body = np.frombuffer(data, np.uint8)
+        if mask or body.size < 4 or fletcher32_of(body, body.size - 4) != int.from_bytes(data[-4:], "little"):
+            return None
+        a, b = max(start, lo), min(start + c, hi)
+        inside = a == start and b == start + c
+        try:
+            codec.decode(body[:-4], out=out[a - lo:b - lo] if inside else whole)
+        except (RuntimeError, ValueError, TypeError):
+            return None
+        if not inside:
+            out[a - lo:b - lo] = whole[a - start:b - start]
+    return out

@@ -16,9 +16,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from daq.runfile.files import RunFileError, open_run
+from daq.runfile.files import H5_ERRORS, RunFileError, open_run
+from daq.runfile.raw_codecs import direct_readable, read_direct_rows
 
-H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError)  # what h5py raises on a damaged file
 UNCHUNKED_STEP = 64  # rows of a dataset without chunks (a virtual one) read at once when narrowing a failure
 FILTER_FAILED = "filter returned failure"  # HDF5's words for a chunk its filters (checksum, Blosc) refuse
 
@@ -89,7 +89,13 @@ def _failure(ds: h5py.Dataset, lo: int, hi: int, exc: BaseException) -> ReadFail
 
 def read_block(ds: h5py.Dataset, lo: int, hi: int) -> tuple[np.ndarray, ReadFailure | None]:
     """Rows ``lo:hi`` of ``ds``, or the readable prefix of them and the rows that stopped it:
-    a whole chunk, or for a dataset without chunks (a virtual one) the run of rows that fail."""
+    a whole chunk, or for a dataset without chunks (a virtual one) the run of rows that fail.
+    Raw waveforms of ``huffman-zstd`` are read by :func:`~daq.runfile.raw_codecs.read_direct_rows` when
+    every chunk is plainly readable; HDF5 reads (and words the failure of) anything else."""
+    if direct_readable(ds):
+        rows = read_direct_rows(ds, lo, hi)
+        if rows is not None:
+            return rows, None
     try:
         return ds[lo:hi], None
     except H5_ERRORS:
