@@ -36,7 +36,7 @@ demo: bytecode
 	exit $$status
 
 test: bytecode
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --durations=30
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 --durations=30
 
 lint: venv
 	$(BIN)/ruff check .
