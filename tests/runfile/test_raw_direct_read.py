@@ -16,7 +16,6 @@ import pytest
 
 from daq.runfile import raw_codecs
 from daq.runfile.tables import read_block
-
 from tests.runfile.test_raw_codecs import records, uneven, write_run
 
 
