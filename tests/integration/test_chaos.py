@@ -31,6 +31,8 @@ from daq.config import Config
 from daq.control.summary import run_summary
 from tests.reliability.daqrun import status  # the control request, in this process
 
+pytestmark = pytest.mark.serial  # timing-sensitive: run alone (make test)
+
 SEVENS = [sys.executable, "-m", "daq.cli"]
 ROUNDS = int(os.environ.get("SEVENS_CHAOS_ROUNDS", "1"))
 
