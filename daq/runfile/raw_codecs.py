@@ -119,13 +119,18 @@ def checksum_ok(ds: h5py.Dataset, data: bytes, filter_mask: int) -> bool:
     pipeline = filters(ds)
     if not pipeline or pipeline[-1][0] != FLETCHER32 or filter_mask & (1 << (len(pipeline) - 1)):
         return True
+    return fletcher32_holds(data)
+
+
+def fletcher32_holds(data: bytes) -> bool:
+    """True if a stored chunk's last 4 bytes are the Fletcher-32 of the bytes before them, as HDF5's filter
+    appends it (little-endian)."""
     body = np.frombuffer(data, np.uint8)
     if body.size < 4:
         return False
     from daq.kernels.huffman import fletcher32 as fletcher32_of
 
-    stored = int.from_bytes(bytes(body[-4:]), "little")
-    return fletcher32_of(body, body.size - 4) == stored
+    return fletcher32_of(body, body.size - 4) == int.from_bytes(data[-4:], "little")
 
 
 class DirectRawAppender:
@@ -236,25 +241,24 @@ def read_direct_rows(ds: h5py.Dataset, lo: int, hi: int) -> np.ndarray | None:
     the caller then reads the rows through HDF5, which says what is wrong in its own words."""
     from numcodecs.zstd import Zstd
 
-    from daq.kernels.huffman import fletcher32 as fletcher32_of
-
     hi = min(hi, ds.shape[0])
     c, n = ds.chunks
     out = np.empty((max(hi - lo, 0), n), np.int8)
-    whole = np.empty((c, n), np.int8)  # a chunk that sticks out of lo:hi is decoded here first
+    whole = None  # a chunk that sticks out of lo:hi is decoded here first
     codec = Zstd()
     for start in range(lo // c * c, hi, c):
         try:
             mask, data = ds.id.read_direct_chunk((start, 0))
         except H5_ERRORS:
             return None
-        body = np.frombuffer(data, np.uint8)
-        if mask or body.size < 4 or fletcher32_of(body, body.size - 4) != int.from_bytes(data[-4:], "little"):
+        if mask or not fletcher32_holds(data):
             return None
         a, b = max(start, lo), min(start + c, hi)
         inside = a == start and b == start + c
+        if not inside and whole is None:
+            whole = np.empty((c, n), np.int8)
         try:
-            codec.decode(body[:-4], out=out[a - lo:b - lo] if inside else whole)
+            codec.decode(memoryview(data)[:-4], out=out[a - lo:b - lo] if inside else whole)
         except (RuntimeError, ValueError, TypeError):
             return None
         if not inside:
