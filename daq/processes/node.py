@@ -8,7 +8,9 @@ and dropped, never fatal) and counts gaps in every input stream.
 
 Commands (``kind="command"``, ``meta["cmd"]``): ``start`` (``meta["params"]``: the run
 parameters), ``stop`` (sources end the run and send an end-of-run downstream), ``exit``, and
-``tick`` (the supervisor's own heartbeat).
+``tick`` (the supervisor's own heartbeat). A process blocked sending on a lossless link acts on
+``ping``, ``exit`` and ``tick`` at once and on the others once the send is through, so that a command's
+own messages (a source's last data and its end of run) never overtake the one still waiting.
 
 A process never outlives its supervisor. One that a supervisor launched carries its launch token
 in every status message (the supervisor ignores status under its name without it), asks the
@@ -26,6 +28,7 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from dataclasses import asdict
 from typing import Any
 
@@ -39,6 +42,7 @@ from daq.wire.envelope import Message
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+IMMEDIATE_COMMANDS = ("ping", "exit", "tick")  # acted on even inside a blocked send (they send nothing on a data link)
 SIGTERM_PARENT_WAIT_S = 0.5  # a run open at a SIGTERM: how long to wait to tell a dead supervisor
 
 
@@ -105,6 +109,8 @@ class Node:
         self.last_supervisor = time.monotonic()  # last word from the supervisor
         self.input_run = 0  # the run of the last data message received
         self.supervisor_lost: str | None = None
+        self._sending = False  # inside send_lossless: commands wait (see _drain_commands)
+        self._deferred: deque[Message] = deque()
 
     # -- for subclasses ------------------------------------------------------------------
     def inputs(self) -> list[zmq.Socket]:
@@ -165,20 +171,32 @@ class Node:
         return Message(stream=stream, kind=kind, source=self.name, run=run, seq=seq, **fields)
 
     def send_lossless(self, sock: zmq.Socket, msg: Message, triggers: int = 0) -> None:
-        """Send on a lossless link; waits (heartbeating) as long as the receiver is behind."""
+        """Send on a lossless link; waits (heartbeating) as long as the receiver is behind.
+
+        Only an abort of the run ends the wait unsent: the run is over and its file says so, and a
+        receiver that never comes back would otherwise hold this process (and its next run) for ever."""
         frames = envelope.pack(msg)
         t0 = time.monotonic()
-        while True:
-            try:
-                sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-                break
-            except zmq.Again:
-                sock.poll(int(self.cfg.supervisor.heartbeat_interval_s * 500), zmq.POLLOUT)
-                self.heartbeat()
-                self._drain_commands()
-                self._check_supervisor()
-                if self._exit:
-                    raise SystemExit(0) from None
+        outer, self._sending = self._sending, True
+        try:
+            while True:
+                try:
+                    sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                    break
+                except zmq.Again:
+                    if any(m.meta.get("cmd") == "abort" for m in self._deferred):
+                        log.error("%s: run aborted while a %s %s message (%d triggers) waited for its receiver; "
+                                  "not sent", self.name, msg.stream, msg.kind, triggers)
+                        self.counters["losses"] += triggers
+                        return
+                    sock.poll(int(self.cfg.supervisor.heartbeat_interval_s * 500), zmq.POLLOUT)
+                    self.heartbeat()
+                    self._drain_commands()
+                    self._check_supervisor()
+                    if self._exit:
+                        raise SystemExit(0) from None
+        finally:
+            self._sending = outer
         self.counters["blocked_s"] += time.monotonic() - t0
         self.counters["msgs_out"] += 1
         self.counters["triggers_out"] += triggers
@@ -276,12 +294,23 @@ class Node:
             self.heartbeat(force=True)
 
     def _drain_commands(self) -> None:
+        """Take the waiting commands. Inside a blocked :meth:`send_lossless` only ``ping`` and
+        ``exit`` act at once; the rest wait until the send is done, in order: a stop handled
+        inside the send would send the source's last messages before the one still waiting,
+        and the stream would arrive out of order (seen: a replay's beam pulses written late)."""
+        while self._deferred and not self._sending:
+            self._command(self._deferred.popleft())
         while True:
             msg = self.receive(self.commands)
             if msg is None:
                 return
             self.counters["msgs_in"] -= 1  # commands are not data
-            if msg.kind == "command":
+            if msg.kind != "command":
+                continue
+            if self._sending and msg.meta.get("cmd") not in IMMEDIATE_COMMANDS:
+                self.last_supervisor = time.monotonic()  # it has spoken, though we act later
+                self._deferred.append(msg)
+            else:
                 self._command(msg)
 
     def _handle(self, sock: zmq.Socket, msg: Message) -> None:
@@ -345,8 +374,8 @@ class Node:
         busy = False
         try:
             while not self._exit:
-                events = dict(poller.poll(0 if busy else self.poll_timeout_ms))
-                if self.commands in events:
+                events = dict(poller.poll(0 if busy or self._deferred else self.poll_timeout_ms))
+                if self.commands in events or self._deferred:
                     self._drain_commands()
                 for sock in inputs:
                     if sock in events:
