@@ -194,11 +194,13 @@ class ReplayDigitizer:
             self._set_gate(block.file, int(block.triggers["time"][-1]) + self._margin)
         return True
 
-    def _declare(self, upto: int) -> list[LossRecord]:
-        """Input losses with ids below ``upto``, and the ids of a damaged file's unread rows."""
+    def _declare(self, upto: int, gap_upto: int | None = None) -> list[LossRecord]:
+        """Input losses with ids below ``upto``, and the ids of a damaged file's unread rows below
+        ``gap_upto`` (default ``upto``)."""
         out = []
-        if self._gap_from is not None and upto >= self._gap_from:
-            out += not_replayed(self._gap_from, upto, self._all_losses)
+        gap_upto = upto if gap_upto is None else gap_upto
+        if self._gap_from is not None and gap_upto >= self._gap_from:
+            out += not_replayed(self._gap_from, gap_upto, self._all_losses)
             self._gap_from = None
         while self._losses and self._losses[0].first_trigger_id < upto:
             out.append(self._losses.popleft())
@@ -260,7 +262,10 @@ class ReplayDigitizer:
         self._pos += n
         trig = b.triggers[lo:lo + n]
         first, last = int(trig["trigger_id"][0]), int(trig["trigger_id"][-1])
-        losses = self._declare(first)
+        # the input's losses among and before these records travel with them, so a loss reaches the
+        # DQ no later than the record after it (daq.stages.dq counts it by trigger id); a damaged
+        # file's unread ids lie before these records
+        losses = self._declare(last + 1, gap_upto=first)
         self._end = max(self._end, last + 1)
         self._last_time = int(trig["time"][-1])
         ev = b.truth_events[(b.truth_events["trigger_id"] >= first) & (b.truth_events["trigger_id"] <= last)]

@@ -42,6 +42,7 @@ class DQAccumulator:
         self.pulses: list[np.ndarray] = []
         self.line_values: deque[float] = deque(maxlen=LINE_EVENTS)
         self.interval_start: int | None = None
+        self.pending_losses: list[np.ndarray] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -68,7 +69,21 @@ class DQAccumulator:
         self.pot_total = float(totals.get("pot_total", 0.0))
 
     def add_losses(self, losses: np.ndarray) -> None:
-        self.losses += int(losses["count"][losses["trigger_id"] >= 0].sum()) if len(losses) else 0
+        """Trigger losses count in the interval of the first recorded trigger after them (not
+        their message's): a digitizer declares a full buffer's loss with the records before it, a
+        replay with the records after it, and both must give the same rows. Beam losses
+        (no trigger id) are not trigger losses."""
+        if len(losses):
+            self.pending_losses.append(np.array(losses[losses["trigger_id"] >= 0]))
+
+    def _take_losses(self, before_id: int | None) -> None:
+        """Count the pending losses whose first trigger id is below ``before_id`` (None: all)."""
+        if not self.pending_losses:
+            return
+        losses = np.concatenate(self.pending_losses)
+        now = losses["trigger_id"] < before_id if before_id is not None else np.ones(len(losses), bool)
+        self.losses += int(losses["count"][now].sum())
+        self.pending_losses = [losses[~now]] if np.any(~now) else []
 
     def add_beam(self, pulses: np.ndarray) -> None:
         """Beam pulses count in the interval their own time falls in (not their message's),
@@ -105,6 +120,7 @@ class DQAccumulator:
                              peaks[np.isin(peaks["trigger_id"], ids)])
             if k == len(triggers):
                 break
+            self._take_losses(int(triggers["trigger_id"][k]))
             rows.append(self.row(end))
             triggers, features = triggers[k:], features[2 * k :]
             peaks = peaks[~np.isin(peaks["trigger_id"], ids)]
@@ -181,6 +197,7 @@ class DQAccumulator:
         if self.interval_start is None or self.n_trig == 0:
             return []
         end = self.last_time + self.period_ns
+        self._take_losses(None)
         return [self.row(end, (end - self.interval_start) / 1e9)]
 
 

@@ -172,11 +172,13 @@ def devices(path: Path, tmp_path: Path, speed: float, clock: FakeClock | None = 
 def test_devices_deliver_the_records_and_pulses_and_declare_input_losses(recorded_run: Path, tmp_path: Path) -> None:
     path = small_input(recorded_run, tmp_path)
     dig, beam = devices(path, tmp_path, MAX_SPEED)
-    ids, losses, pulses = [], [], []
+    ids, losses, pulses, carriers = [], [], [], []
     while not dig.exhausted:
         batch = dig.fetch(64, 0.01)
         ids.append(batch.triggers["trigger_id"])
         losses += batch.losses
+        if batch.losses:
+            carriers.append(batch.triggers["trigger_id"])
         assert batch.waveforms["csi"].shape == (len(batch), 35000)
         pulses.append(beam.fetch(64, 0.0)[0])
     assert dig.stop() == 300  # generated: every trigger id, recorded or lost
@@ -186,6 +188,8 @@ def test_devices_deliver_the_records_and_pulses_and_declare_input_losses(recorde
     attrs, t = read_run(path, with_raw=False)
     assert np.array_equal(np.concatenate(ids), t["triggers"]["trigger_id"])
     assert losses == [LossRecord(100, 50, "digitizer buffer full")]
+    # no later than the first record after it (150), so the DQ rows count it where the live run did
+    assert len(carriers) == 1 and len(carriers[0]) and carriers[0][0] <= 150
     assert np.concatenate(pulses).astype(t["beam"].dtype).tobytes() == t["beam"].tobytes()
     dig.close()
     beam.close()

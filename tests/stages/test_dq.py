@@ -57,3 +57,28 @@ def test_rows_cover_whole_intervals_of_trigger_time(cfg) -> None:  # noqa: ANN00
     assert abs(full["beam_on_fraction"] - 0.5) < 0.01
     assert full["baseline_adc"] == 100.0 and full["spe_mean_charge"] == 30.0
     assert abs(full["afterglow_fraction"] - 0.25) < 0.01
+
+
+def test_a_loss_counts_in_the_interval_of_its_trigger_ids_whichever_message_carries_it(cfg) -> None:  # noqa: ANN001
+    """A full digitizer buffer declares its loss with the oldest records it holds (maybe an
+    interval earlier), a replay with the first record after the loss: the rows must not depend
+    on which (this once made a replay's DQ rows differ from the recorded run's)."""
+    period = 16_666_667  # 300 triggers per 5 s interval: ids 0-299, 300-599, 600-899
+    loss = np.zeros(2, dtypes.LOSS)
+    loss[0] = (596, 10, 0, b"reader", b"digitizer buffer full")  # ids 596-605: after the last of interval 1
+    loss[1] = (-1, 3, 0, b"beam", b"beam pulse missed")  # not a trigger loss
+    rows_by_carrier = []
+    for carrier in (0, 606):  # the batch of ids 0-39 carries it, or that of ids 606-645
+        acc = DQAccumulator(cfg)
+        rows = []
+        firsts = [*range(0, 596, 40), *range(606, 900, 40)]
+        for first, stop in zip(firsts, [*firsts[1:], 900], strict=True):
+            if first == carrier:
+                acc.add_losses(loss)
+            rows += acc.add(*batch(cfg, first, min(stop, 596 if first < 596 else 900) - first, 0, period))
+        rows += acc.flush()
+        rows_by_carrier.append(np.array(rows, dtypes.DQ))
+    a, b = rows_by_carrier
+    assert list(a["losses"]) == [0, 10, 0]  # the interval of the last recorded trigger before the loss
+    assert a.tobytes() == b.tobytes()
+    assert int(a["triggers"].sum()) + int(a["losses"].sum()) == 900
