@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import gammainc, gammaln, xlogy
+from scipy.special import expit, gammainc, gammaln, xlogy
 
 SMEARING_MODELS = ("poisson", "gamma", "none")
 
@@ -94,7 +94,7 @@ def logistic_efficiency(
     uses [(5, 0.5), (6, 1.0)].  With no steps H = 1.
     """
     x = np.asarray(pe, dtype=float)
-    eps = a / (1.0 + np.exp(-k * (x - x0))) + offset
+    eps = a * expit(k * (x - x0)) + offset  # the logistic, without overflow far below x0
     if steps:
         h = np.zeros_like(x)
         for edge, value in sorted(steps):
