@@ -226,13 +226,26 @@ class RecordSource:
             tid = int(self.trig["trigger_id"][self.row - self.trig_lo]) if self.row - self.trig_lo < len(
                 self.trig) else None
             problem = {"file": str(self.paths[self.k]), "trigger_index": self.row, "trigger_id": tid,
-                       "reason": reason, "rows_not_replayed": max(self.shape_rows - self.row, 0)}
+                       "reason": reason, "rows_not_replayed": max(self.shape_rows - self.row, 0),
+                       "ids_end": self._readable_ids_end()}
             self.problems.append(problem)
             log.warning("replay: %s stopped at row %d: %s", self.paths[self.k], self.row, reason)
         self.on_file_end(self.k, reason is None)
         if self.f is not None:
             self.f.close()
         self.f = None
+
+    def _readable_ids_end(self) -> int | None:
+        """1 + the last trigger id the rest of ``triggers`` still shows (its readable, increasing part):
+        the records not replayed reach at least that far (None: it shows none)."""
+        assert self.f is not None
+        rows, _ = read_rows(self.f["triggers"], self.row, self.shape_rows)
+        ids = by_name(rows, TRIGGER_READ)["trigger_id"] if len(rows) else np.zeros(0, np.int64)
+        ids = ids[ids > self.last_id]
+        if len(ids) == 0:
+            return None
+        bad = np.flatnonzero(np.diff(ids) <= 0)
+        return int(ids[bad[0] if len(bad) else -1]) + 1
 
     def _triggers(self, n: int) -> tuple[np.ndarray, str | None]:
         """Up to ``n`` valid trigger rows from ``self.row`` (buffered in TABLE_BLOCK reads)."""
@@ -353,6 +366,20 @@ def input_losses(infos: list[InputFile]) -> tuple[list[LossRecord], int, int]:
     beam = rows[(rows["trigger_id"] < 0) & (rows["stage"] == b"beam")]
     generated = max([int(i.attrs.get("triggers_generated", -1)) for i in infos] + [-1])
     return records, int(beam["count"].sum()), generated
+
+
+def ids_spanned(first: int, rows: int, declared: list[LossRecord]) -> int:
+    """The trigger id after ``rows`` recorded records from id ``first`` on: the records' ids step over
+    the ids ``declared`` lost (a truncated input's unread rows end there, not at ``first + rows``)."""
+    end = first + rows
+    for loss in sorted(declared, key=lambda r: r.first_trigger_id):
+        lo, hi = loss.first_trigger_id, loss.first_trigger_id + loss.count
+        if hi <= first:
+            continue
+        if lo >= end:
+            break
+        end += hi - max(lo, first)
+    return end
 
 
 def not_replayed(first: int, stop: int, declared: list[LossRecord]) -> list[LossRecord]:

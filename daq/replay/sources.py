@@ -50,6 +50,7 @@ from daq.replay.inputs import (
     RecordSource,
     first_trigger_time,
     gate_path,
+    ids_spanned,
     input_losses,
     not_replayed,
     read_rows,
@@ -238,10 +239,12 @@ class ReplayDigitizer:
         end = max(self._generated_input, self._end, self._skip_end)
         stops = [p for p in self._source.problems if not p.get("skipped")]
         if self._gap_from is not None and stops:  # the input does not say how far it went
-            end = max(end, self._gap_from + (stops[-1]["rows_not_replayed"] or 0))
+            stop = stops[-1]
+            end = max(end, ids_spanned(self._gap_from, stop["rows_not_replayed"] or 0, self._all_losses),
+                      stop.get("ids_end") or 0)
         batch = self._join([])
         batch.losses = self._declare(end)
-        self._declare(ALL)  # input losses past the known end (none in a consistent input)
+        batch.losses += self._declare(ALL)  # input losses past the last record (a run cut short lost them too)
         self._done = True
         return batch
 

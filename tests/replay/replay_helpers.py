@@ -27,17 +27,26 @@ def last_json(proc: subprocess.CompletedProcess) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def write_run(path: Path, attrs: dict[str, Any], tables: dict[str, np.ndarray]) -> None:
-    """A run file with the recorder's layout (raw waveforms Blosc-compressed in 64-record chunks)."""
-    with h5py.File(path, "w") as f:
+def write_run(path: Path, attrs: dict[str, Any], tables: dict[str, np.ndarray], swmr: bool = False) -> None:
+    """A run file with the recorder's layout (raw waveforms Blosc-compressed in 64-record chunks);
+    ``swmr``: as the recorder writes it (latest format, SWMR, every dataset made before any data),
+    so that a copy cut short still opens and reads up to its cut, as a recording does."""
+    with h5py.File(path, "w", **({"libver": "latest"} if swmr else {})) as f:
         for key, value in attrs.items():
             f.attrs[key] = value
+        made = {}
         for name, rows in tables.items():
+            data = {"shape": rows.shape, "dtype": rows.dtype} if swmr else {"data": rows}
             if name.startswith("raw/"):
-                f.create_dataset(name, data=rows, chunks=(64, rows.shape[1]), maxshape=(None, rows.shape[1]),
-                                 **compression_options("blosc-lz4"))
+                made[name] = f.create_dataset(name, chunks=(64, rows.shape[1]), maxshape=(None, rows.shape[1]),
+                                              **data, **compression_options("blosc-lz4"))
             else:
-                f.create_dataset(name, data=rows, maxshape=(None,), chunks=True)
+                made[name] = f.create_dataset(name, maxshape=(None,), chunks=True, **data)
+        if swmr:
+            f.swmr_mode = True
+            for name, rows in tables.items():
+                if len(rows):
+                    made[name][...] = rows
 
 
 def read_run(path: Path, with_raw: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -69,8 +69,12 @@ def check_stopped_prefix(result: dict, damaged: Path, recorded_run: Path, row: i
     assert features(result["file"]).tobytes() == features(recorded_run)[: 2 * row].tobytes()
     with h5py.File(result["file"], "r") as f, h5py.File(recorded_run, "r") as g:
         a = f.attrs
-        generated = g.attrs["triggers_generated"]  # the input's own losses are declared again
-        assert a["triggers_generated"] == generated == a["triggers_recorded"] + a["triggers_lost"]
+        # the input's own losses are declared again; those after the cut may be gone with it (with the
+        # losses table), so the ids not replayed reach at least stop id + rows not replayed, at most
+        # what the intact input generated (the two agree when it lost nothing)
+        generated = g.attrs["triggers_generated"]
+        assert a["triggers_generated"] == a["triggers_recorded"] + a["triggers_lost"]
+        assert stop["trigger_id"] + stop["rows_not_replayed"] <= a["triggers_generated"] <= generated
         losses = f["losses"][:]
         unread = losses[losses["reason"] == b"replay: input unreadable"]
         assert unread["trigger_id"].min() == g["triggers"]["trigger_id"][row] == stop["trigger_id"]
@@ -126,8 +130,10 @@ def test_missing_raw_waveforms_are_a_clear_error(recorded_run: Path, tmp_path: P
 
 
 # -- the devices, in-process ----------------------------------------------------------------
-def small_input(recorded_run: Path, tmp_path: Path, n: int = 300, lost: tuple[int, int] = (100, 50)) -> Path:
-    """The first ``n`` records of the run with records lost[0] .. lost[0]+lost[1]-1 lost in a full buffer."""
+def small_input(recorded_run: Path, tmp_path: Path, n: int = 300, lost: tuple[int, int] = (100, 50),
+                generated: int | None = None, swmr: bool = False) -> Path:
+    """The first ``n`` records of the run with records lost[0] .. lost[0]+lost[1]-1 lost in a full buffer
+    (``generated``: its ``triggers_generated``, default ``n``; ``swmr``: see ``write_run``)."""
     attrs, t = read_run(recorded_run)
     keep = (t["triggers"]["trigger_id"] < n) & ~((t["triggers"]["trigger_id"] >= lost[0])
                                                   & (t["triggers"]["trigger_id"] < lost[0] + lost[1]))
@@ -140,8 +146,31 @@ def small_input(recorded_run: Path, tmp_path: Path, n: int = 300, lost: tuple[in
     loss[0] = (lost[0], lost[1], 0, b"reader", b"digitizer buffer full")
     part["losses"] = loss
     path = tmp_path / "run_000001.h5"
-    write_run(path, {**attrs, "triggers_generated": n}, part)
+    write_run(path, {**attrs, "triggers_generated": n if generated is None else generated}, part, swmr=swmr)
     return path
+
+
+def test_a_cut_short_input_that_lost_triggers_past_the_cut_accounts_for_every_trigger_id(
+        recorded_run: Path, tmp_path: Path) -> None:
+    """Records 0-199 and 250-299, ids 200-249 lost live, no stop record (a recorder killed, then the
+    file cut short): the ids not replayed reach 300, past the rows' count (250) by the loss."""
+    (tmp_path / "src").mkdir()
+    src = small_input(recorded_run, tmp_path / "src", n=300, lost=(200, 50), generated=-1, swmr=True)
+    damaged = truncate(src, tmp_path / src.name, 0.3)  # in raw/csi, before row 200
+    proc = sevens("replay", str(damaged), "--config", str(own_config(recorded_run, tmp_path)),
+                  "--out", str(tmp_path / "out"), "--json", timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    result = last_json(proc)
+    (stop,) = result["stopped_at"]
+    assert 0 < stop["trigger_id"] < 200 and stop["rows_not_replayed"] == 250 - stop["trigger_index"]
+    with h5py.File(result["file"], "r") as f:
+        a, losses = f.attrs, f["losses"][:]
+        assert a["triggers_generated"] == 300 == a["triggers_recorded"] + a["triggers_lost"]
+        by_reason = {r.decode(): sorted((int(i), int(c)) for i, c, why in zip(
+            losses["trigger_id"], losses["count"], losses["reason"], strict=True) if why == r)
+            for r in set(losses["reason"])}
+    assert by_reason == {"digitizer buffer full": [(200, 50)],
+                         "replay: input unreadable": [(stop["trigger_id"], 200 - stop["trigger_id"]), (250, 50)]}
 
 
 class FakeClock:
