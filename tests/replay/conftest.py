@@ -31,6 +31,10 @@ def recorded_run(tmp_path_factory: pytest.TempPathFactory, ipc_root: Path) -> Pa
     """A recorded simulated run (~1500 triggers, raw waveforms, truth, beam-off stretches)."""
     cfg = config.with_ipc_endpoints(config.load(), ipc_root / "daq",
                                     simulation={"beam_off_period_s": 4.0, "gamma_rate_hz": 2000.0},
+                                    # the whole run fits the (simulated) buffer: a loaded test host then
+                                    # delays the run's records but loses none, so what the tests compare is
+                                    # the same on every host (runs with losses: test_replay_of_a_lossy_run)
+                                    digitizer={"buffer_records": 4000},
                                     supervisor={"heartbeat_timeout_s": 10.0})  # a busy test host is not a hang
     run_dir = tmp_path_factory.mktemp("recorded")
     proc = sevens("daq", "--simulate", "--config", cfg.path, "--run-dir", str(run_dir), "--duration",

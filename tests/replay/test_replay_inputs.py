@@ -132,18 +132,27 @@ def test_missing_raw_waveforms_are_a_clear_error(recorded_run: Path, tmp_path: P
 # -- the devices, in-process ----------------------------------------------------------------
 def small_input(recorded_run: Path, tmp_path: Path, n: int = 300, lost: tuple[int, int] = (100, 50),
                 generated: int | None = None, swmr: bool = False) -> Path:
-    """The first ``n`` records of the run with records lost[0] .. lost[0]+lost[1]-1 lost in a full buffer
-    (``generated``: its ``triggers_generated``, default ``n``; ``swmr``: see ``write_run``)."""
+    """Trigger ids 0 .. ``n``-1 with ids lost[0] .. lost[0]+lost[1]-1 lost in a full buffer
+    (``generated``: its ``triggers_generated``, default ``n``; ``swmr``: see ``write_run``).
+
+    The records are the run's first ``n - lost[1]`` rows, given those ids: the recorded run may have
+    lost triggers of its own (a loaded host), and this input must hold just the loss it declares."""
     attrs, t = read_run(recorded_run)
-    keep = (t["triggers"]["trigger_id"] < n) & ~((t["triggers"]["trigger_id"] >= lost[0])
-                                                  & (t["triggers"]["trigger_id"] < lost[0] + lost[1]))
-    ids = t["triggers"]["trigger_id"][keep]
-    part = {name: rows[np.isin(rows["trigger_id"], ids)] for name, rows in t.items()
-            if not name.startswith("raw/") and rows.dtype.names and "trigger_id" in rows.dtype.names}
-    part.update({"raw/csi": t["raw/csi"][keep], "raw/veto": t["raw/veto"][keep], "dq": t["dq"][:0],
-                 "beam": t["beam"][t["beam"]["time"] <= t["triggers"]["time"][n - 1] + 8_000_000]})
-    loss = np.zeros(1, dtypes.plain(dtypes.LOSS))
-    loss[0] = (lost[0], lost[1], 0, b"reader", b"digitizer buffer full")
+    rows = n - lost[1]
+    old_ids = t["triggers"]["trigger_id"][:rows]
+    new_ids = np.r_[0:lost[0], lost[0] + lost[1]:n]
+    part: dict[str, np.ndarray] = {}
+    for name, table in t.items():
+        if name.startswith("raw/") or not table.dtype.names or "trigger_id" not in table.dtype.names:
+            continue
+        kept = table[np.isin(table["trigger_id"], old_ids)]
+        kept["trigger_id"] = new_ids[np.searchsorted(old_ids, kept["trigger_id"])]
+        part[name] = kept
+    part.update({"raw/csi": t["raw/csi"][:rows], "raw/veto": t["raw/veto"][:rows], "dq": t["dq"][:0],
+                 "beam": t["beam"][t["beam"]["time"] <= t["triggers"]["time"][rows - 1] + 8_000_000]})
+    loss = np.zeros(1 if lost[1] else 0, dtypes.plain(dtypes.LOSS))
+    if lost[1]:
+        loss[0] = (lost[0], lost[1], 0, b"reader", b"digitizer buffer full")
     part["losses"] = loss
     path = tmp_path / "run_000001.h5"
     write_run(path, {**attrs, "triggers_generated": n if generated is None else generated}, part, swmr=swmr)
