@@ -294,8 +294,8 @@ class Node:
             self.heartbeat(force=True)
 
     def _drain_commands(self) -> None:
-        """Take the waiting commands. Inside a blocked :meth:`send_lossless` only ``ping`` and
-        ``exit`` act at once; the rest wait until the send is done, in order: a stop handled
+        """Take the waiting commands. Inside a blocked :meth:`send_lossless` only IMMEDIATE_COMMANDS
+        act at once; the rest wait until the send is done, in order: a stop handled
         inside the send would send the source's last messages before the one still waiting,
         and the stream would arrive out of order (seen: a replay's beam pulses written late)."""
         while self._deferred and not self._sending:

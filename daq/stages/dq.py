@@ -69,10 +69,11 @@ class DQAccumulator:
         self.pot_total = float(totals.get("pot_total", 0.0))
 
     def add_losses(self, losses: np.ndarray) -> None:
-        """Trigger losses count in the interval of the first recorded trigger after them (not
-        their message's): a digitizer declares a full buffer's loss with the records before it, a
-        replay with the records after it, and both must give the same rows. Beam losses
-        (no trigger id) are not trigger losses."""
+        """Trigger losses count in the interval of the last recorded trigger before them (not their
+        message's): a digitizer declares a full buffer's loss with the oldest records it holds, a
+        replay with the records after it, and both must give the same rows. A loss stays pending
+        until a trigger after it closes an interval (or the run ends). Beam losses (no trigger id)
+        are not trigger losses."""
         if len(losses):
             self.pending_losses.append(np.array(losses[losses["trigger_id"] >= 0]))
 
