@@ -74,8 +74,9 @@ class DQAccumulator:
         replay with the records after it, and both must give the same rows. A loss stays pending
         until a trigger after it closes an interval (or the run ends). Beam losses (no trigger id)
         are not trigger losses."""
-        if len(losses):
-            self.pending_losses.append(np.array(losses[losses["trigger_id"] >= 0]))
+        trigger_losses = losses[losses["trigger_id"] >= 0] if len(losses) else losses
+        if len(trigger_losses):
+            self.pending_losses.append(np.array(trigger_losses))
 
     def _take_losses(self, before_id: int | None) -> None:
         """Count the pending losses whose first trigger id is below ``before_id`` (None: all)."""

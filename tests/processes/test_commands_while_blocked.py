@@ -53,14 +53,12 @@ def test_a_stop_during_a_blocked_send_acts_after_it_and_keeps_the_stream_in_orde
     node.params = RunParameters(run_number=7, seed=0, rate_boost=1.0, speed=1.0, start_time_ns=0)
     node.state = "running"
     received: list[int] = []
-    sent_stops = []
 
     def supervise_then_read() -> None:
         stop = Message(stream="command", kind="command", source="supervisor", run=7, meta={"cmd": "stop", "run": 7})
         deadline = time.monotonic() + 5.0
         while not getattr(node, "_deferred", ()) and not node.stops and time.monotonic() < deadline:
             transport.send(supervisor, stop)  # repeated: a subscriber joins late
-            sent_stops.append(1)
             time.sleep(0.05)
         reader = ctx.socket(zmq.PULL)
         reader.setsockopt(zmq.LINGER, 0)
@@ -79,7 +77,6 @@ def test_a_stop_during_a_blocked_send_acts_after_it_and_keeps_the_stream_in_orde
         thread.join(10)
         assert node.stops == [True]  # once, after the first message had gone
         assert received == [1, 2]
-        assert len(sent_stops) >= 1
     finally:
         thread.join(10)
         supervisor.close()
